@@ -1,0 +1,381 @@
+// The builder: an image spec becomes a chain of cached steps and then an OCI image in the content-addressed store.
+// Each step's key covers its parent's key, its canonical text and the digests of its inputs; a hit executes
+// nothing; identical keys building at once run once; a failing step caches nothing.
+import { chmod, lchown, mkdir, rm, rmdir, stat, symlink, unlink, writeFile } from "node:fs/promises";
+import { join, posix } from "node:path";
+import { FailedError, InvalidError } from "../core/errors.js";
+import { newId } from "../core/ids.js";
+import { fileTreeSchema, parseWith, type FileTree, type ImageSpec, type Step } from "../core/schemas.js";
+import type { Digest } from "../oci/digest.js";
+import { entriesFromDirectory, packLayer } from "../oci/layer-writer.js";
+import { layerMediaType, MediaType, type Compression } from "../oci/media-types.js";
+import { envToMap, mapToEnv, serializeConfig, serializeManifest, type ImageConfig } from "../oci/manifest.js";
+import type { Executor } from "../runtime/executor.js";
+import { mountOverlay, opaqueDirs, type LayerRef, type SnapshotStore } from "../runtime/snapshots.js";
+import type { FsBlobStore } from "../store/blob-store.js";
+import type { CacheIndex } from "../store/cache-index.js";
+import type { RepositoryIndex } from "../store/repository-index.js";
+import { materializeBase } from "./base-images.js";
+import { describeStep, stepKey, type StepInputs } from "./cache-key.js";
+import { explainMiss, type StepRecord } from "./explain.js";
+
+/** A step's cached result: the whole layer stack and the image config after it. */
+export interface StepResult {
+  layers: LayerRef[];
+  config: ImageConfig;
+}
+
+export interface StepReport {
+  index: number;
+  text: string;
+  key: string;
+  status: "hit" | "miss";
+  durationMs: number;
+  /** For a miss: what differs from the last build of this image. */
+  reason?: string;
+}
+
+export type BuildEvent =
+  | { type: "step-start"; index: number; total: number; text: string }
+  | { type: "step-done"; report: StepReport; total: number }
+  | { type: "log"; index: number; line: string };
+
+export interface BuildOptions {
+  /** Names the image for build records and explanations, e.g. `podcast/render`. */
+  image: string;
+  /** The registry repository the image lands in. */
+  repo: string;
+  forceBuild?: boolean;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export interface BuildResult {
+  digest: Digest;
+  size: number;
+  config: ImageConfig;
+  configDigest: Digest;
+  layers: LayerRef[];
+  steps: StepReport[];
+  durationMs: number;
+}
+
+export interface BuilderDeps {
+  blobs: FsBlobStore;
+  cache: CacheIndex;
+  repos: RepositoryIndex;
+  snapshots: SnapshotStore;
+  executor: Executor;
+  /** Where RUN steps get their overlay and bundle directories (same filesystem as the snapshots). */
+  workRoot: string;
+  compression: Compression;
+  /** Host files bind-mounted into RUN steps so that they can reach the network (never part of a layer). */
+  resolvConf?: string;
+}
+
+export class Builder {
+  private readonly inflight = new Map<string, Promise<StepResult>>();
+
+  constructor(private readonly deps: BuilderDeps) {}
+
+  async build(spec: ImageSpec, options: BuildOptions): Promise<BuildResult> {
+    const started = performance.now();
+    const emit = options.onEvent ?? (() => undefined);
+    const previous = new Map(this.deps.cache.lastBuild(options.image).map((r) => [r.step, r.inputs as StepRecord]));
+    const records: Array<{ key: string; inputs: StepRecord }> = [];
+    const reports: StepReport[] = [];
+    const declaredArgs = new Map<string, string>();
+    let parentKey: string | null = null;
+    let state: StepResult | null = null;
+
+    for (const [index, step] of spec.steps.entries()) {
+      const text = describeStep(step);
+      emit({ type: "step-start", index, total: spec.steps.length, text });
+      const t0 = performance.now();
+      if (step.op === "arg") {
+        const value = spec.buildArgs[step.name] ?? step.default;
+        if (value !== undefined) declaredArgs.set(step.name, value);
+        else declaredArgs.delete(step.name);
+      }
+      const inputs: StepInputs = step.op === "run" ? { buildArgs: Object.fromEntries([...declaredArgs].sort()) } : {};
+      const key = stepKey(parentKey, step, inputs);
+      const record: StepRecord = { key, parent: parentKey, text, step, inputs };
+      const force = options.forceBuild === true || (step.op === "run" && step.forceBuild === true);
+
+      let status: "hit" | "miss" = "hit";
+      let reason: string | undefined;
+      let result = force ? null : await this.cached(key);
+      if (!result) {
+        status = "miss";
+        reason = force ? "forced rebuild" : await explainMiss(record, previous.get(index), (d) => this.loadTree(d));
+        const parent: StepResult | null = state;
+        const run = (): Promise<StepResult> => this.execute(step, index, parent, inputs, (line) => emit({ type: "log", index, line }));
+        // A forced step does not share or overwrite the entry other images use: its result is only this build's.
+        result = force ? await run() : await this.once(key, run);
+      }
+      state = result;
+      parentKey = key;
+      records.push({ key, inputs: record });
+      const report: StepReport = { index, text, key, status, durationMs: Math.round(performance.now() - t0), ...(reason ? { reason } : {}) };
+      reports.push(report);
+      emit({ type: "step-done", report, total: spec.steps.length });
+    }
+    if (!state) throw new InvalidError("an image spec needs at least one step");
+    this.deps.cache.recordBuild(options.image, records);
+    const image = await this.writeImage(state, options.repo);
+    return { ...image, config: state.config, layers: state.layers, steps: reports, durationMs: Math.round(performance.now() - started) };
+  }
+
+  /** A cache entry counts only while every blob it names is still in the store. */
+  private async cached(key: string): Promise<StepResult | null> {
+    const hit = this.deps.cache.get<StepResult>(key);
+    if (!hit) return null;
+    for (const layer of hit.layers) if (!(await this.deps.blobs.stat(layer.digest))) return null;
+    return hit;
+  }
+
+  private async once(key: string, fn: () => Promise<StepResult>): Promise<StepResult> {
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const p = fn()
+      .then((result) => {
+        this.deps.cache.put(key, result);
+        return result;
+      })
+      .finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async execute(step: Step, index: number, parent: StepResult | null, inputs: StepInputs, log: (line: string) => void): Promise<StepResult> {
+    if (step.op === "base") {
+      const dir = await this.deps.snapshots.tempDir();
+      try {
+        const config = await materializeBase(step.source, dir, this.deps.blobs, log);
+        config.history.push({ created_by: describeStep(step) });
+        const isEmpty = step.source.kind === "scratch";
+        if (isEmpty) {
+          await rm(dir, { recursive: true, force: true });
+          config.history[config.history.length - 1]!.empty_layer = true;
+          return { layers: [], config };
+        }
+        const layer = await this.packDirectory(dir, false);
+        if (!layer) return { layers: [], config };
+        config.rootfs.diff_ids.push(layer.diffId);
+        return { layers: [layer], config };
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+    }
+    if (!parent) throw new InvalidError("an image spec starts with a base step");
+    const config = structuredClone(parent.config);
+    const runtime = config.config;
+    const text = describeStep(step);
+    switch (step.op) {
+      case "run":
+        return this.runStep(step.shell, index, parent, inputs, log);
+      case "copy":
+        return this.copyStep(step.tree, step.dest, parent, text);
+      case "env": {
+        const env = envToMap(runtime.Env);
+        for (const [k, v] of Object.entries(step.vars)) env.set(k, v);
+        runtime.Env = mapToEnv(env);
+        break;
+      }
+      case "workdir":
+        runtime.WorkingDir = step.path;
+        break;
+      case "user":
+        runtime.User = step.user;
+        break;
+      case "cmd":
+        runtime.Cmd = step.args;
+        break;
+      case "entrypoint":
+        runtime.Entrypoint = step.args;
+        break;
+      case "label":
+        runtime.Labels = { ...(runtime.Labels ?? {}), ...step.labels };
+        break;
+      case "arg":
+        break;
+    }
+    config.history.push({ created_by: text, empty_layer: true });
+    return { layers: parent.layers, config };
+  }
+
+  private async runStep(shell: string, index: number, parent: StepResult, inputs: StepInputs, log: (line: string) => void): Promise<StepResult> {
+    const { snapshots, executor } = this.deps;
+    await Promise.all(parent.layers.map((l) => snapshots.ensure(l)));
+    const dir = join(this.deps.workRoot, newId("build-"));
+    await mkdir(dir, { recursive: true });
+    const overlay = await mountOverlay(snapshots, parent.layers.map((l) => l.diffId), dir);
+    const text = `RUN ${shell}`;
+    try {
+      const runtime = parent.config.config;
+      const env = envToMap(runtime.Env);
+      if (!env.has("PATH")) env.set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+      for (const [k, v] of Object.entries(inputs.buildArgs ?? {})) if (!env.has(k)) env.set(k, v);
+      const mounts = this.deps.resolvConf ? [{ source: this.deps.resolvConf, destination: "/etc/resolv.conf", readonly: true }] : [];
+      const created = await missingPaths(overlay.merged, ["/proc", "/dev", "/sys", ...mounts.map((m) => m.destination)]);
+      if (runtime.WorkingDir) await mkdir(join(overlay.merged, runtime.WorkingDir), { recursive: true });
+      const container = await executor.start({
+        rootfs: overlay.merged,
+        args: ["/bin/sh", "-c", shell],
+        env: mapToEnv(env),
+        cwd: runtime.WorkingDir ?? "/",
+        user: runtime.User,
+        mounts,
+        network: "host",
+      });
+      let partial = "";
+      container.onOutput((chunk) => {
+        const lines = (partial + chunk.toString("utf8")).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) log(line);
+      });
+      const status = await container.exited;
+      if (partial) log(partial);
+      await removeCreated(overlay.upper, created);
+      if (status.exitCode !== 0) {
+        const output = container.tail(20);
+        throw new FailedError(`step ${index + 1} failed: ${text} exited with code ${status.exitCode}${output ? `\n${output}` : ""}`, {
+          step: index + 1,
+          command: shell,
+          exitCode: status.exitCode,
+          output,
+        });
+      }
+    } finally {
+      await overlay.unmount();
+    }
+    try {
+      const config = structuredClone(parent.config);
+      const layer = await this.packDirectory(overlay.upper, true);
+      if (!layer) {
+        config.history.push({ created_by: text, empty_layer: true });
+        return { layers: parent.layers, config };
+      }
+      config.rootfs.diff_ids.push(layer.diffId);
+      config.history.push({ created_by: text });
+      return { layers: [...parent.layers, layer], config };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async copyStep(tree: Digest, dest: string, parent: StepResult, text: string): Promise<StepResult> {
+    const files = await this.loadTree(tree);
+    const dir = await this.deps.snapshots.tempDir();
+    try {
+      const destParts = posix.normalize(dest).split("/").filter(Boolean);
+      let rel = dir;
+      for (const part of destParts) {
+        rel = join(rel, part);
+        await mkdir(rel, { mode: 0o755 }).catch(() => undefined);
+      }
+      const base = join(dir, ...destParts);
+      for (const entry of files.entries) {
+        const parts = entry.path.split("/").filter(Boolean);
+        if (parts.some((p) => p === "..")) throw new InvalidError(`COPY: path ${JSON.stringify(entry.path)} leaves the destination`, { path: entry.path });
+        const target = join(base, ...parts);
+        if (entry.type === "dir") await mkdir(target, { recursive: true });
+        else if (entry.type === "symlink") await symlink(entry.target, target);
+        else {
+          await mkdir(join(target, ".."), { recursive: true });
+          await writeFile(target, await this.deps.blobs.readBuffer(entry.digest));
+        }
+        if (entry.type !== "symlink") await chmod(target, entry.mode & 0o7777);
+      }
+      const config = structuredClone(parent.config);
+      const layer = await this.packDirectory(dir, false, true);
+      if (!layer) throw new InvalidError("COPY produced an empty layer");
+      config.rootfs.diff_ids.push(layer.diffId);
+      config.history.push({ created_by: text });
+      return { layers: [...parent.layers, layer], config };
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async loadTree(digest: Digest): Promise<FileTree> {
+    const raw = await this.deps.blobs.readBuffer(digest);
+    return parseWith(fileTreeSchema, JSON.parse(raw.toString("utf8")), `file tree ${digest}`);
+  }
+
+  /**
+   * Packs a directory into a layer blob and makes the directory that layer's snapshot. Returns null (and removes
+   * the directory) when it is empty.
+   */
+  private async packDirectory(dir: string, overlayUpper: boolean, chownRoot = false): Promise<LayerRef | null> {
+    if (chownRoot) await chownTree(dir);
+    const opaque = overlayUpper ? await opaqueDirs(dir) : new Set<string>();
+    const entries = entriesFromDirectory(dir, { opaqueDirs: opaque, overlayWhiteouts: overlayUpper });
+    let count = 0;
+    const counted = (async function* () {
+      for await (const e of entries) {
+        count++;
+        yield e;
+      }
+    })();
+    const packed = packLayer(counted, { compression: this.deps.compression });
+    const blob = await this.deps.blobs.putStream(packed.stream);
+    const diffId = await packed.diffId;
+    if (count === 0) {
+      await rm(dir, { recursive: true, force: true });
+      return null;
+    }
+    await this.deps.snapshots.adopt(dir, diffId);
+    return { mediaType: layerMediaType(this.deps.compression), digest: blob.digest, size: blob.size, diffId };
+  }
+
+  private async writeImage(state: StepResult, repo: string): Promise<{ digest: Digest; size: number; configDigest: Digest }> {
+    const { blobs, repos } = this.deps;
+    const configBytes = serializeConfig(state.config);
+    const config = await blobs.put(configBytes);
+    const layers = state.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
+    const manifestBytes = serializeManifest({ mediaType: MediaType.ociConfig, digest: config.digest, size: config.size }, layers);
+    const manifest = await blobs.put(manifestBytes);
+    for (const l of layers) repos.linkBlob(repo, l.digest, l.size);
+    repos.linkBlob(repo, config.digest, config.size);
+    repos.putManifest({
+      repo,
+      digest: manifest.digest,
+      mediaType: MediaType.ociManifest,
+      size: manifest.size,
+      refs: [config.digest, ...layers.map((l) => l.digest)],
+    });
+    return { digest: manifest.digest, size: manifest.size, configDigest: config.digest };
+  }
+}
+
+async function missingPaths(root: string, paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const exists = await stat(join(root, p)).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) out.push(p);
+  }
+  return out;
+}
+
+/** Removes from an upper dir the mount points runc created, so they do not become part of the layer. */
+async function removeCreated(upper: string, created: string[]): Promise<void> {
+  for (const p of created) {
+    const abs = join(upper, p);
+    const st = await stat(abs).catch(() => null);
+    if (!st) continue;
+    if (st.isDirectory()) await rmdir(abs).catch(() => undefined);
+    else if (st.size === 0) await unlink(abs).catch(() => undefined);
+  }
+}
+
+async function chownTree(dir: string): Promise<void> {
+  for await (const entry of entriesFromDirectory(dir)) {
+    if (entry.type === "whiteout" || entry.type === "opaque") continue;
+    await lchown(join(dir, entry.path), 0, 0);
+  }
+}

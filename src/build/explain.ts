@@ -1,0 +1,62 @@
+// Explains a cache miss: compares a step with the same step of the image's last build and names what differs
+// (the step text, an earlier step, a build argument, or which copied file changed, with old and new hashes).
+import { canonicalJson } from "../core/canonical-json.js";
+import type { FileTree, Step } from "../core/schemas.js";
+import type { Digest } from "../oci/digest.js";
+import type { StepInputs } from "./cache-key.js";
+
+export interface StepRecord {
+  key: string;
+  parent: string | null;
+  text: string;
+  step: Step;
+  inputs: StepInputs;
+}
+
+export async function explainMiss(
+  current: StepRecord,
+  previous: StepRecord | undefined,
+  loadTree: (digest: Digest) => Promise<FileTree>,
+): Promise<string> {
+  if (!previous) return "first build of this step";
+  if (previous.key === current.key) return "cached result is gone (its layer was garbage-collected or the cache was cleared)";
+  if (previous.parent !== current.parent) return "an earlier step changed";
+  if (previous.step.op !== current.step.op || previous.text !== current.text) {
+    if (previous.step.op === "copy" && current.step.op === "copy" && previous.step.dest === current.step.dest && previous.step.tree !== current.step.tree) {
+      return `copied files changed: ${await diffTrees(previous.step.tree, current.step.tree, loadTree)}`;
+    }
+    return `step changed: was ${JSON.stringify(previous.text)}`;
+  }
+  if (previous.step.op === "copy" && current.step.op === "copy" && previous.step.tree !== current.step.tree) {
+    return `copied files changed: ${await diffTrees(previous.step.tree, current.step.tree, loadTree)}`;
+  }
+  const before = previous.inputs.buildArgs ?? {};
+  const after = current.inputs.buildArgs ?? {};
+  const args = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]);
+  if (args.length) return `build argument changed: ${args.map((k) => `${k} ${JSON.stringify(before[k] ?? null)} → ${JSON.stringify(after[k] ?? null)}`).join(", ")}`;
+  if (canonicalJson(previous.step) !== canonicalJson(current.step)) return "step settings changed";
+  return "inputs changed";
+}
+
+async function diffTrees(a: Digest, b: Digest, loadTree: (digest: Digest) => Promise<FileTree>): Promise<string> {
+  let before: FileTree;
+  let after: FileTree;
+  try {
+    [before, after] = await Promise.all([loadTree(a), loadTree(b)]);
+  } catch {
+    return "the earlier file list is no longer stored";
+  }
+  const describe = (e: FileTree["entries"][number]) =>
+    e.type === "file" ? `${e.digest} mode ${e.mode.toString(8)}` : e.type === "symlink" ? `-> ${e.target}` : `dir mode ${e.mode.toString(8)}`;
+  const old = new Map(before.entries.map((e) => [e.path, describe(e)]));
+  const now = new Map(after.entries.map((e) => [e.path, describe(e)]));
+  const changes: string[] = [];
+  for (const [path, d] of now) {
+    const o = old.get(path);
+    if (o === undefined) changes.push(`${path} added (${d})`);
+    else if (o !== d) changes.push(`${path} changed (${o} → ${d})`);
+  }
+  for (const [path, d] of old) if (!now.has(path)) changes.push(`${path} removed (was ${d})`);
+  const shown = changes.slice(0, 10).join("; ");
+  return changes.length > 10 ? `${shown}; and ${changes.length - 10} more` : shown || "file list reordered";
+}

@@ -1,0 +1,252 @@
+// Unpacks OCI layers into a snapshot directory: the attack surface of every image Slipway pulls. Each entry's path
+// is checked before anything touches the disk: no `..`, no absolute paths, no writes through symlinks, hardlinks
+// only to files of the same layer, no device nodes, bounded total size. Whiteouts become overlayfs whiteouts.
+import { execFile } from "node:child_process";
+import { constants, createWriteStream } from "node:fs";
+import { chmod, chown, lchown, link, lstat, mkdir, open, rm, symlink, utimes, lutimes } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import { extract as tarExtract } from "tar-stream";
+import { InvalidError } from "../core/errors.js";
+import { decompressor } from "./compression.js";
+import { DigestCounter, type Digest } from "./digest.js";
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer-writer.js";
+import type { Compression } from "./media-types.js";
+
+const run = promisify(execFile);
+
+export interface UnpackOptions {
+  compression: Compression;
+  /** Refuse the layer once its uncompressed size passes this many bytes (decompression bombs). */
+  maxBytes?: number;
+  /** Refuse the layer once it has more entries than this. */
+  maxEntries?: number;
+  /** Expected compressed digest and diffID; a mismatch fails the unpack. */
+  expectDigest?: Digest;
+  expectDiffId?: Digest;
+  /** Name of the layer for error messages. */
+  label?: string;
+}
+
+export interface UnpackResult {
+  digest: Digest;
+  diffId: Digest;
+  compressedSize: number;
+  size: number;
+  entries: number;
+}
+
+const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+const DEFAULT_MAX_ENTRIES = 2_000_000;
+
+/** Splits a tar entry name into checked components; throws on anything that could leave the root. */
+export function safeComponents(name: string, label: string): string[] {
+  if (name.includes("\0")) throw new InvalidError(`${label}: entry name contains a NUL byte`, { entry: name });
+  if (name.startsWith("/")) throw new InvalidError(`${label}: entry ${JSON.stringify(name)} has an absolute path`, { entry: name });
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.some((p) => p === "..")) {
+    throw new InvalidError(`${label}: entry ${JSON.stringify(name)} contains '..'`, { entry: name });
+  }
+  return parts;
+}
+
+/**
+ * Unpacks a (compressed) layer stream into `dest`, which must be an empty directory the caller owns. On error the
+ * caller discards `dest`; nothing outside it has been touched.
+ */
+export async function unpackLayer(source: Readable, dest: string, options: UnpackOptions): Promise<UnpackResult> {
+  const label = options.label ?? "layer";
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const compressed = new DigestCounter();
+  const uncompressed = new DigestCounter();
+  const extract = tarExtract();
+  const knownDirs = new Set<string>([""]);
+  const dirModes: Array<{ path: string; mode: number; uid: number; gid: number }> = [];
+  const opaque: string[] = [];
+  let entries = 0;
+
+  async function ensureParent(parts: string[], entryName: string): Promise<void> {
+    let rel = "";
+    for (const part of parts) {
+      rel = rel ? `${rel}/${part}` : part;
+      if (knownDirs.has(rel)) continue;
+      const abs = join(dest, rel);
+      const st = await lstat(abs).catch(() => null);
+      if (!st) {
+        await mkdir(abs, { mode: 0o755 });
+      } else if (!st.isDirectory()) {
+        throw new InvalidError(
+          `${label}: entry ${JSON.stringify(entryName)} would be written through ${st.isSymbolicLink() ? "symlink" : "non-directory"} ${JSON.stringify(rel)}`,
+          { entry: entryName, through: rel },
+        );
+      }
+      knownDirs.add(rel);
+    }
+  }
+
+  async function clear(abs: string, rel: string, keepDir: boolean): Promise<void> {
+    const st = await lstat(abs).catch(() => null);
+    if (!st) return;
+    if (keepDir && st.isDirectory()) return;
+    await rm(abs, { recursive: true, force: true });
+    for (const d of [...knownDirs]) if (d === rel || d.startsWith(rel + "/")) knownDirs.delete(d);
+  }
+
+  const consume = (async () => {
+    for await (const entry of extract) {
+      const h = entry.header;
+      entries++;
+      if (entries > maxEntries) throw new InvalidError(`${label}: more than ${maxEntries} entries`, { maxEntries });
+      const parts = safeComponents(h.name, label);
+      if (parts.length === 0) {
+        entry.resume();
+        continue; // the root itself ("./")
+      }
+      const base = parts[parts.length - 1]!;
+      const parentParts = parts.slice(0, -1);
+      await ensureParent(parentParts, h.name);
+      const rel = parts.join("/");
+      const abs = join(dest, rel);
+
+      if (base === OPAQUE_WHITEOUT) {
+        opaque.push(parentParts.join("/"));
+        entry.resume();
+        continue;
+      }
+      if (base.startsWith(WHITEOUT_PREFIX)) {
+        const hidden = base.slice(WHITEOUT_PREFIX.length);
+        if (hidden === "" || hidden === "." || hidden === ".." || hidden.includes("/")) {
+          throw new InvalidError(`${label}: whiteout ${JSON.stringify(h.name)} names an invalid path`, { entry: h.name });
+        }
+        const target = join(dest, ...parentParts, hidden);
+        await clear(target, [...parentParts, hidden].join("/"), false);
+        await run("mknod", [target, "c", "0", "0"]);
+        entry.resume();
+        continue;
+      }
+
+      const uid = h.uid ?? 0;
+      const gid = h.gid ?? 0;
+      const mode = (h.mode ?? 0o644) & 0o7777;
+      const mtime = h.mtime ?? new Date(0);
+      switch (h.type as string) {
+        case "directory": {
+          await clear(abs, rel, true);
+          await mkdir(abs, { recursive: false, mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== "EEXIST") throw err;
+          });
+          knownDirs.add(rel);
+          dirModes.push({ path: abs, mode, uid, gid });
+          entry.resume();
+          break;
+        }
+        case "file":
+        case "contiguous-file": {
+          await clear(abs, rel, false);
+          const fd = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+          await pipeline(entry, createWriteStream("", { fd, flush: false }));
+          await chown(abs, uid, gid);
+          await chmod(abs, mode);
+          await utimes(abs, mtime, mtime);
+          break;
+        }
+        case "symlink": {
+          await clear(abs, rel, false);
+          await symlink(h.linkname ?? "", abs);
+          await lchown(abs, uid, gid);
+          await lutimes(abs, mtime, mtime);
+          entry.resume();
+          break;
+        }
+        case "link": {
+          const targetParts = safeComponents(h.linkname ?? "", label);
+          if (targetParts.length === 0) throw new InvalidError(`${label}: hardlink ${JSON.stringify(h.name)} has an empty target`, { entry: h.name });
+          await ensureParent(targetParts.slice(0, -1), h.linkname ?? "");
+          const targetAbs = join(dest, ...targetParts);
+          const st = await lstat(targetAbs).catch(() => null);
+          if (!st || !st.isFile()) {
+            throw new InvalidError(
+              `${label}: hardlink ${JSON.stringify(h.name)} points at ${JSON.stringify(h.linkname)}, which is not a regular file earlier in this layer`,
+              { entry: h.name, target: h.linkname },
+            );
+          }
+          await clear(abs, rel, false);
+          await link(targetAbs, abs);
+          entry.resume();
+          break;
+        }
+        case "fifo": {
+          await clear(abs, rel, false);
+          await run("mkfifo", ["-m", mode.toString(8), abs]);
+          await chown(abs, uid, gid);
+          entry.resume();
+          break;
+        }
+        case "pax-header":
+        case "pax-global-header":
+        case "gnu-long-path":
+        case "gnu-long-link-path":
+          entry.resume();
+          break;
+        default:
+          throw new InvalidError(`${label}: entry ${JSON.stringify(h.name)} is a ${h.type}; layers may not contain device nodes or ${h.type} entries`, {
+            entry: h.name,
+            type: h.type,
+          });
+      }
+    }
+  })();
+
+  const feeding = pipeline(
+    source,
+    async function* (src: AsyncIterable<Buffer>) {
+      for await (const chunk of src) {
+        compressed.update(chunk);
+        yield chunk;
+      }
+    },
+    decompressor(options.compression),
+    async function* (src: AsyncIterable<Buffer>) {
+      for await (const chunk of src) {
+        uncompressed.update(chunk);
+        if (uncompressed.size > maxBytes) {
+          throw new InvalidError(`${label}: uncompressed size passes the limit of ${maxBytes} bytes`, { maxBytes });
+        }
+        yield chunk;
+      }
+    },
+    extract,
+  );
+  try {
+    await Promise.all([feeding, consume]);
+  } catch (err) {
+    extract.destroy();
+    throw err;
+  }
+
+  for (const dir of opaque) {
+    await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(dest, dir)]);
+  }
+  for (const d of dirModes.reverse()) {
+    await chown(d.path, d.uid, d.gid);
+    await chmod(d.path, d.mode);
+  }
+
+  const result: UnpackResult = {
+    digest: compressed.digest(),
+    diffId: uncompressed.digest(),
+    compressedSize: compressed.size,
+    size: uncompressed.size,
+    entries,
+  };
+  if (options.expectDigest && result.digest !== options.expectDigest) {
+    throw new InvalidError(`${label}: content digest is ${result.digest}, expected ${options.expectDigest}`, { ...result });
+  }
+  if (options.expectDiffId && result.diffId !== options.expectDiffId) {
+    throw new InvalidError(`${label}: diffID is ${result.diffId}, expected ${options.expectDiffId}`, { ...result });
+  }
+  return result;
+}

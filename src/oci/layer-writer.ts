@@ -1,0 +1,190 @@
+// Writes OCI layer tars deterministically: entries in sorted order, mtimes clamped to the epoch, no user or group
+// names, fixed compression settings. Equal inputs give byte-identical layers on any builder.
+import { createReadStream } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import { pack as tarPack } from "tar-stream";
+import { InvalidError } from "../core/errors.js";
+import { DigestCounter, type Digest } from "./digest.js";
+import { type Compression } from "./media-types.js";
+import { spawnFilter } from "./compression.js";
+
+interface Owned {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+export type LayerEntry =
+  | (Owned & { type: "dir" })
+  | (Owned & { type: "file"; size: number; open: () => Readable })
+  | (Owned & { type: "symlink"; target: string })
+  | (Owned & { type: "hardlink"; target: string })
+  | (Owned & { type: "fifo" })
+  /** A deletion of `path` from the layers below (written as `.wh.<name>`). */
+  | { type: "whiteout"; path: string }
+  /** `path` hides everything below it in lower layers (written as `<path>/.wh..wh..opq`). */
+  | { type: "opaque"; path: string };
+
+export const WHITEOUT_PREFIX = ".wh.";
+export const OPAQUE_WHITEOUT = ".wh..wh..opq";
+const EPOCH = new Date(0);
+
+export interface PackedLayer {
+  /** The compressed layer bytes. */
+  stream: Readable;
+  /** sha256 of the uncompressed tar, known once the stream has ended. */
+  diffId: Promise<Digest>;
+}
+
+export interface PackOptions {
+  compression: Compression;
+  /** gzip level; fixed per release of Slipway, since it changes every digest. */
+  gzipLevel?: number;
+}
+
+/** Packs entries (already in the order they should appear) into a compressed layer stream. */
+export function packLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, options: PackOptions): PackedLayer {
+  const tar = tarPack();
+  const counter = new DigestCounter();
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const compressor =
+    options.compression === "gzip"
+      ? createGzip({ level: options.gzipLevel ?? 1, memLevel: 9, chunkSize: 1 << 16 })
+      : options.compression === "zstd"
+        ? spawnFilter("zstd", ["-q", "-c", "-3", "--no-check"])
+        : new PassThrough();
+
+  const diffId = (async () => {
+    const writing = writeEntries(tar, entries);
+    const hashing = pipeline(
+      tar as unknown as Readable,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          counter.update(chunk);
+          yield chunk;
+        }
+      },
+      compressor,
+      out,
+    );
+    await Promise.all([writing, hashing]);
+    return counter.digest();
+  })();
+  diffId.catch((err) => out.destroy(err));
+  return { stream: out, diffId };
+}
+
+async function writeEntries(tar: ReturnType<typeof tarPack>, entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): Promise<void> {
+  try {
+    for await (const entry of entries) {
+      await writeEntry(tar, entry);
+    }
+    tar.finalize();
+  } catch (err) {
+    tar.destroy(err as Error);
+    throw err;
+  }
+}
+
+async function writeEntry(tar: ReturnType<typeof tarPack>, entry: LayerEntry): Promise<void> {
+  if (entry.type === "whiteout" || entry.type === "opaque") {
+    const name =
+      entry.type === "opaque" ? join(entry.path, OPAQUE_WHITEOUT) : join(dirnameOf(entry.path), WHITEOUT_PREFIX + basenameOf(entry.path));
+    await addEntry(tar, { name: stripDot(name), type: "file", size: 0, mode: 0o644, uid: 0, gid: 0, mtime: EPOCH });
+    return;
+  }
+  const header = { name: entry.path, mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid, mtime: EPOCH };
+  switch (entry.type) {
+    case "dir":
+      await addEntry(tar, { ...header, type: "directory" });
+      return;
+    case "symlink":
+      await addEntry(tar, { ...header, type: "symlink", linkname: entry.target });
+      return;
+    case "hardlink":
+      await addEntry(tar, { ...header, type: "link", linkname: entry.target });
+      return;
+    case "fifo":
+      await addEntry(tar, { ...header, type: "fifo" });
+      return;
+    case "file": {
+      const sink = tar.entry({ ...header, type: "file", size: entry.size });
+      await pipeline(entry.open(), sink);
+      return;
+    }
+  }
+}
+
+function addEntry(tar: ReturnType<typeof tarPack>, header: Parameters<ReturnType<typeof tarPack>["entry"]>[0]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tar.entry(header, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+function dirnameOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+function basenameOf(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+function stripDot(path: string): string {
+  return path.startsWith("./") ? path.slice(2) : path;
+}
+
+export interface DirectoryWalkOptions {
+  /** Directories (relative paths) that carry overlayfs's opaque marker. */
+  opaqueDirs?: ReadonlySet<string>;
+  /** Treat character devices 0/0 as overlayfs whiteouts (true when walking an overlay upper dir). */
+  overlayWhiteouts?: boolean;
+}
+
+/**
+ * Walks a directory tree in sorted order, yielding layer entries. Hardlinked files become one file and links to
+ * its first path in that order. Device nodes are refused: a layer may not carry them.
+ */
+export async function* entriesFromDirectory(root: string, options: DirectoryWalkOptions = {}): AsyncGenerator<LayerEntry> {
+  const seenInodes = new Map<string, string>();
+  async function* walk(rel: string): AsyncGenerator<LayerEntry> {
+    const names = (await readdir(join(root, rel))).sort(compareBytes);
+    for (const name of names) {
+      const path = rel ? `${rel}/${name}` : name;
+      const abs = join(root, path);
+      const st = await lstat(abs);
+      const owned = { path, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      if (st.isDirectory()) {
+        yield { ...owned, type: "dir" };
+        if (options.opaqueDirs?.has(path)) yield { type: "opaque", path };
+        yield* walk(path);
+      } else if (st.isSymbolicLink()) {
+        yield { ...owned, type: "symlink", target: await readlink(abs) };
+      } else if (st.isFile()) {
+        const inode = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? seenInodes.get(inode) : undefined;
+        if (first !== undefined) {
+          yield { ...owned, type: "hardlink", target: first };
+        } else {
+          if (st.nlink > 1) seenInodes.set(inode, path);
+          yield { ...owned, type: "file", size: st.size, open: () => createReadStream(abs, { highWaterMark: 1 << 20 }) };
+        }
+      } else if (st.isCharacterDevice() && options.overlayWhiteouts && st.rdev === 0) {
+        yield { type: "whiteout", path };
+      } else if (st.isFIFO()) {
+        yield { ...owned, type: "fifo" };
+      } else if (st.isSocket()) {
+        continue;
+      } else {
+        throw new InvalidError(`${path} is a device node; layers may not contain device nodes`, { path });
+      }
+    }
+  }
+  yield* walk("");
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

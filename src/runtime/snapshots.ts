@@ -1,0 +1,172 @@
+// Unpacked layers, shared by the builder and the worker: each layer is unpacked once per machine, into
+// snapshots/<diffID hex>/, and used read-only as an overlayfs lower by every image that has it.
+//
+//   <data>/snapshots/<hex>/        one layer's files, whiteouts in overlayfs form
+//   <data>/snapshots/.tmp-<id>/    an unpack in progress (renamed into place when verified, swept at start)
+//   <data>/snapshots/.empty/       the lower of an image with no layers
+import { execFile } from "node:child_process";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { newId } from "../core/ids.js";
+import { parseDigest, type Digest } from "../oci/digest.js";
+import { unpackLayer } from "../oci/layer-reader.js";
+import { layerCompression } from "../oci/media-types.js";
+import type { Descriptor } from "../oci/manifest.js";
+import type { BlobRead } from "../store/blob-store.js";
+
+const execFileP = promisify(execFile);
+
+export interface LayerRef extends Descriptor {
+  diffId: Digest;
+}
+
+export class SnapshotStore {
+  private readonly inflight = new Map<string, Promise<string>>();
+
+  constructor(
+    readonly root: string,
+    private readonly blobs: BlobRead,
+  ) {}
+
+  static async open(root: string, blobs: BlobRead): Promise<SnapshotStore> {
+    await mkdir(join(root, ".empty"), { recursive: true });
+    for (const name of await readdir(root)) {
+      if (name.startsWith(".tmp-")) await rm(join(root, name), { recursive: true, force: true });
+    }
+    return new SnapshotStore(root, blobs);
+  }
+
+  dirName(diffId: Digest): string {
+    return parseDigest(diffId).hex;
+  }
+
+  pathOf(diffId: Digest): string {
+    return join(this.root, this.dirName(diffId));
+  }
+
+  get emptyDir(): string {
+    return join(this.root, ".empty");
+  }
+
+  async has(diffId: Digest): Promise<boolean> {
+    return stat(this.pathOf(diffId)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** A fresh directory on the snapshots' filesystem, to fill and then adopt. */
+  async tempDir(): Promise<string> {
+    const dir = join(this.root, `.tmp-${newId()}`);
+    await mkdir(dir);
+    return dir;
+  }
+
+  /** Makes a filled directory the snapshot of diffId (or drops it when another writer got there first). */
+  async adopt(dir: string, diffId: Digest): Promise<string> {
+    const dest = this.pathOf(diffId);
+    try {
+      await rename(dir, dest);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      await rm(dir, { recursive: true, force: true });
+    }
+    return dest;
+  }
+
+  /** Ensures the layer is unpacked; concurrent callers for one layer share one unpack. */
+  async ensure(layer: LayerRef): Promise<string> {
+    if (await this.has(layer.diffId)) return this.pathOf(layer.diffId);
+    const key = layer.diffId;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = (async () => {
+        const tmp = await this.tempDir();
+        try {
+          await unpackLayer(await this.blobs.read(layer.digest), tmp, {
+            compression: layerCompression(layer.mediaType),
+            expectDigest: layer.digest,
+            expectDiffId: layer.diffId,
+            label: `layer ${layer.digest}`,
+          });
+          return await this.adopt(tmp, layer.diffId);
+        } catch (err) {
+          await rm(tmp, { recursive: true, force: true });
+          throw err;
+        }
+      })().finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+}
+
+export interface OverlayMount {
+  readonly merged: string;
+  readonly upper: string;
+  unmount(): Promise<void>;
+}
+
+/**
+ * Mounts an overlay of snapshot directories (lowest first) with a fresh upper dir under `dir`. Lower dirs are
+ * passed relative to the snapshots root so that many layers fit in the mount options.
+ */
+export async function mountOverlay(snapshots: SnapshotStore, lowers: Digest[], dir: string): Promise<OverlayMount> {
+  const upper = join(dir, "upper");
+  const work = join(dir, "work");
+  const merged = join(dir, "merged");
+  await Promise.all([mkdir(upper, { recursive: true }), mkdir(work, { recursive: true }), mkdir(merged, { recursive: true })]);
+  const lowerNames = lowers.length ? [...lowers].reverse().map((d) => snapshots.dirName(d)) : [".empty"];
+  const options = [
+    `lowerdir=${lowerNames.join(":")}`,
+    `upperdir=${upper}`,
+    `workdir=${work}`,
+    "redirect_dir=off",
+    "index=off",
+    "metacopy=off",
+  ].join(",");
+  await execFileP("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: snapshots.root });
+  let mounted = true;
+  return {
+    merged,
+    upper,
+    async unmount() {
+      if (!mounted) return;
+      mounted = false;
+      await execFileP("umount", [merged]).catch(async () => {
+        await execFileP("umount", ["-l", merged]);
+      });
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Directories under `dir` that carry overlayfs's opaque marker, as paths relative to `dir`. */
+export async function opaqueDirs(dir: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  let stdout = "";
+  try {
+    ({ stdout } = await execFileP("getfattr", ["-R", "-P", "--absolute-names", "-m", "^trusted\\.overlay\\.opaque$", "-d", dir], {
+      maxBuffer: 64 * 1024 * 1024,
+    }));
+  } catch (err) {
+    stdout = (err as { stdout?: string }).stdout ?? "";
+  }
+  let current: string | null = null;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("# file: ")) current = decodeGetfattrPath(line.slice(8));
+    else if (current && line.startsWith("trusted.overlay.opaque=")) {
+      if (line.includes('"y"') && current.startsWith(dir)) out.add(current.slice(dir.length).replace(/^\/+/, ""));
+    }
+  }
+  return out;
+}
+
+function decodeGetfattrPath(path: string): string {
+  return Buffer.from(
+    path.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8))),
+    "latin1",
+  ).toString("utf8");
+}

@@ -1,0 +1,277 @@
+// The one content-addressed store: layers, configs, manifests and code files, each written once under its digest.
+//
+//   <root>/blobs/sha256/ab/<hex>     committed blobs (immutable; visible only after verification + rename)
+//   <root>/ingest/<id>               in-progress writes (data appended; hash state rebuilt on resume)
+//
+// Every write streams through a hasher and commits against an expected digest and size; nothing unverified becomes
+// visible. Commit is idempotent, cancel is safe twice.
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, readdir, rename, rm, stat, open, readFile, link, copyFile, utimes } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { InvalidError, NotFoundError } from "../core/errors.js";
+import { newId } from "../core/ids.js";
+import { parseDigest, type Digest, type DigestAlgorithm } from "../oci/digest.js";
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface BlobStat {
+  stat(digest: Digest): Promise<BlobInfo | null>;
+}
+export interface BlobRead extends BlobStat {
+  read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  readBuffer(digest: Digest): Promise<Buffer>;
+}
+export interface BlobIngest {
+  /** Starts a new write; `id` resumes an existing one (the bytes written so far are kept). */
+  writer(options?: { id?: string; algorithm?: DigestAlgorithm }): Promise<BlobWriter>;
+  put(data: Uint8Array, expected?: Digest): Promise<BlobInfo>;
+  putStream(source: Readable, expected?: { digest?: Digest; size?: number }): Promise<BlobInfo>;
+}
+export interface BlobDelete {
+  delete(digest: Digest): Promise<boolean>;
+}
+export interface BlobStore extends BlobRead, BlobIngest, BlobDelete {
+  /** The local file holding a blob, for consumers on this machine (hardlinking code files, unpacking). */
+  localPath(digest: Digest): string;
+  /** Every committed blob, for garbage collection. */
+  list(): AsyncIterable<BlobInfo>;
+  /** Ids of in-progress writes, with their last-modified time. */
+  listWriters(): Promise<Array<{ id: string; modifiedMs: number; size: number }>>;
+}
+
+export interface BlobWriter {
+  readonly id: string;
+  readonly size: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Streams a source into the writer. */
+  writeFrom(source: Readable): Promise<void>;
+  /** Verifies against what the caller expects and makes the blob visible. Idempotent. */
+  commit(expected?: { digest?: Digest; size?: number }): Promise<BlobInfo>;
+  /** Drops the write. Safe to call twice, and after commit. */
+  cancel(): Promise<void>;
+  /** Closes the file but keeps the bytes for a later resume. */
+  suspend(): Promise<void>;
+}
+
+export class FsBlobStore implements BlobStore {
+  private constructor(readonly root: string) {}
+
+  static async open(root: string): Promise<FsBlobStore> {
+    await mkdir(join(root, "blobs", "sha256"), { recursive: true });
+    await mkdir(join(root, "ingest"), { recursive: true });
+    return new FsBlobStore(root);
+  }
+
+  localPath(digest: Digest): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.root, "blobs", algorithm, hex.slice(0, 2), hex);
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | null> {
+    try {
+      const st = await stat(this.localPath(digest));
+      return { digest, size: st.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const path = this.localPath(digest);
+    const handle = await open(path, "r").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") throw new NotFoundError(`blob ${digest} is not in the store`, { digest });
+      throw err;
+    });
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+  }
+
+  async readBuffer(digest: Digest): Promise<Buffer> {
+    return readFile(this.localPath(digest)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") throw new NotFoundError(`blob ${digest} is not in the store`, { digest });
+      throw err;
+    });
+  }
+
+  async writer(options: { id?: string; algorithm?: DigestAlgorithm } = {}): Promise<BlobWriter> {
+    const id = options.id ?? newId();
+    if (!/^[a-z0-9]{1,64}$/.test(id)) throw new InvalidError(`upload id ${JSON.stringify(id)} is invalid`, { id });
+    const path = join(this.root, "ingest", id);
+    const algorithm = options.algorithm ?? "sha256";
+    const hash = createHash(algorithm);
+    let size = 0;
+    if (options.id) {
+      // Resume: the hash state is not persisted, so re-read what is already on disk.
+      const existing = await stat(path).catch(() => null);
+      if (!existing) throw new NotFoundError(`upload ${id} is not in progress`, { id });
+      for await (const chunk of createReadStream(path)) {
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      }
+    }
+    const out = createWriteStream(path, { flags: options.id ? "a" : "wx" });
+    await new Promise<void>((resolve, reject) => {
+      out.once("open", () => resolve());
+      out.once("error", reject);
+    });
+    return new FsBlobWriter(this, id, path, algorithm, hash, size, out);
+  }
+
+  async put(data: Uint8Array, expected?: Digest): Promise<BlobInfo> {
+    const w = await this.writer({ algorithm: expected ? parseDigest(expected).algorithm : "sha256" });
+    try {
+      await w.write(data);
+      return await w.commit(expected ? { digest: expected } : undefined);
+    } finally {
+      await w.cancel();
+    }
+  }
+
+  async putStream(source: Readable, expected?: { digest?: Digest; size?: number }): Promise<BlobInfo> {
+    const w = await this.writer({ algorithm: expected?.digest ? parseDigest(expected.digest).algorithm : "sha256" });
+    try {
+      await w.writeFrom(source);
+      return await w.commit(expected);
+    } finally {
+      await w.cancel();
+    }
+  }
+
+  /** Moves a verified file into place; an existing blob with that digest wins (same content by definition). */
+  async adopt(tempPath: string, digest: Digest): Promise<void> {
+    const final = this.localPath(digest);
+    await mkdir(dirname(final), { recursive: true });
+    await rename(tempPath, final);
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await rm(this.localPath(digest));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    for (const algorithm of ["sha256", "sha512"]) {
+      const base = join(this.root, "blobs", algorithm);
+      const prefixes = await readdir(base).catch(() => [] as string[]);
+      for (const prefix of prefixes) {
+        for (const hex of await readdir(join(base, prefix)).catch(() => [] as string[])) {
+          const st = await stat(join(base, prefix, hex)).catch(() => null);
+          if (st) yield { digest: `${algorithm}:${hex}` as Digest, size: st.size };
+        }
+      }
+    }
+  }
+
+  async listWriters(): Promise<Array<{ id: string; modifiedMs: number; size: number }>> {
+    const out = [];
+    for (const id of await readdir(join(this.root, "ingest"))) {
+      const st = await stat(join(this.root, "ingest", id)).catch(() => null);
+      if (st) out.push({ id, modifiedMs: st.mtimeMs, size: st.size });
+    }
+    return out;
+  }
+
+  /** Hardlinks (or copies, across filesystems) a blob to a path outside the store. */
+  async linkTo(digest: Digest, dest: string): Promise<void> {
+    const src = this.localPath(digest);
+    try {
+      await link(src, dest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+      await copyFile(src, dest);
+    }
+  }
+
+  /** Marks a blob as recently used (garbage collection keeps blobs younger than its grace period). */
+  async touch(digest: Digest): Promise<void> {
+    const now = new Date();
+    await utimes(this.localPath(digest), now, now).catch(() => undefined);
+  }
+}
+
+class FsBlobWriter implements BlobWriter {
+  private committed: BlobInfo | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly store: FsBlobStore,
+    readonly id: string,
+    private readonly path: string,
+    private readonly algorithm: DigestAlgorithm,
+    private readonly hash: Hash,
+    private bytes: number,
+    private readonly out: WriteStream,
+  ) {}
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (!this.out.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        this.out.once("error", onError);
+        this.out.once("drain", () => {
+          this.out.off("error", onError);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async writeFrom(source: Readable): Promise<void> {
+    await pipeline(source, async (src: AsyncIterable<Buffer>) => {
+      for await (const chunk of src) await this.write(chunk);
+    });
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await new Promise<void>((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+
+  async commit(expected?: { digest?: Digest; size?: number }): Promise<BlobInfo> {
+    if (this.committed) return this.committed;
+    await this.close();
+    const digest = `${this.algorithm}:${this.hash.copy().digest("hex")}` as Digest;
+    if (expected?.size !== undefined && expected.size !== this.bytes) {
+      throw new InvalidError(`blob size is ${this.bytes} bytes, expected ${expected.size}`, { size: this.bytes, expected: expected.size, reason: "size-mismatch" });
+    }
+    if (expected?.digest && expected.digest !== digest) {
+      throw new InvalidError(`blob digest is ${digest}, expected ${expected.digest}`, { digest, expected: expected.digest, reason: "digest-mismatch" });
+    }
+    await this.store.adopt(this.path, digest);
+    this.committed = { digest, size: this.bytes };
+    return this.committed;
+  }
+
+  async suspend(): Promise<void> {
+    await this.close();
+  }
+
+  async cancel(): Promise<void> {
+    await this.close().catch(() => undefined);
+    if (!this.committed) await rm(this.path, { force: true });
+  }
+}

@@ -1,0 +1,11 @@
+// Numbered schema migrations, applied in order. Never edit one that has shipped: add the next number.
+import { m0001Core } from "./0001-core.js";
+import { m0002Registry } from "./0002-registry.js";
+
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [m0001Core, m0002Registry];
