@@ -1,6 +1,7 @@
 // Numbered schema migrations, applied in order. Never edit one that has shipped: add the next number.
 import { m0001Core } from "./0001-core.js";
 import { m0002Registry } from "./0002-registry.js";
+import { m0003RegistryAuthUploads } from "./0003-registry-auth-uploads.js";
 
 export interface Migration {
   id: number;
@@ -8,4 +9,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: Migration[] = [m0001Core, m0002Registry];
+export const MIGRATIONS: Migration[] = [m0001Core, m0002Registry, m0003RegistryAuthUploads];
