@@ -39,6 +39,7 @@ export interface UnpackResult {
 }
 
 const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+const WHITEOUT_META_PREFIX = `${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`;
 const DEFAULT_MAX_ENTRIES = 2_000_000;
 
 /** Splits a tar entry name into checked components; throws on anything that could leave the root. */
@@ -64,11 +65,15 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
   const uncompressed = new DigestCounter();
   const extract = tarExtract();
   const knownDirs = new Set<string>([""]);
-  const dirModes: Array<{ path: string; mode: number; uid: number; gid: number }> = [];
-  const opaque: string[] = [];
+  // Applied after the last entry (a directory's mode may forbid writing its children). Keyed by relative path, and
+  // pruned whenever a later entry replaces that path, so that they never land on what replaced it (a symlink to
+  // somewhere outside `dest`).
+  const dirModes = new Map<string, { mode: number; uid: number; gid: number }>();
+  const opaque = new Set<string>();
   let entries = 0;
 
-  async function ensureParent(parts: string[], entryName: string): Promise<void> {
+  /** Walks `parts` below `dest`, refusing anything but real directories; creates missing ones when asked. */
+  async function ensureDirs(parts: string[], entryName: string, create: boolean): Promise<void> {
     let rel = "";
     for (const part of parts) {
       rel = rel ? `${rel}/${part}` : part;
@@ -76,6 +81,12 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
       const abs = join(dest, rel);
       const st = await lstat(abs).catch(() => null);
       if (!st) {
+        if (!create) {
+          throw new InvalidError(`${label}: entry ${JSON.stringify(entryName)} names ${JSON.stringify(rel)}, which is not earlier in this layer`, {
+            entry: entryName,
+            missing: rel,
+          });
+        }
         await mkdir(abs, { mode: 0o755 });
       } else if (!st.isDirectory()) {
         throw new InvalidError(
@@ -92,7 +103,10 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
     if (!st) return;
     if (keepDir && st.isDirectory()) return;
     await rm(abs, { recursive: true, force: true });
-    for (const d of [...knownDirs]) if (d === rel || d.startsWith(rel + "/")) knownDirs.delete(d);
+    const under = (d: string) => d === rel || d.startsWith(rel + "/");
+    for (const d of [...knownDirs]) if (under(d)) knownDirs.delete(d);
+    for (const d of [...dirModes.keys()]) if (under(d)) dirModes.delete(d);
+    for (const d of [...opaque]) if (under(d)) opaque.delete(d);
   }
 
   const consume = (async () => {
@@ -107,12 +121,17 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
       }
       const base = parts[parts.length - 1]!;
       const parentParts = parts.slice(0, -1);
-      await ensureParent(parentParts, h.name);
+      await ensureDirs(parentParts, h.name, true);
       const rel = parts.join("/");
       const abs = join(dest, rel);
 
       if (base === OPAQUE_WHITEOUT) {
-        opaque.push(parentParts.join("/"));
+        opaque.add(parentParts.join("/"));
+        entry.resume();
+        continue;
+      }
+      if (base.startsWith(WHITEOUT_META_PREFIX)) {
+        // aufs bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`): never part of the image's files.
         entry.resume();
         continue;
       }
@@ -139,7 +158,7 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
             if (err.code !== "EEXIST") throw err;
           });
           knownDirs.add(rel);
-          dirModes.push({ path: abs, mode, uid, gid });
+          dirModes.set(rel, { mode, uid, gid });
           entry.resume();
           break;
         }
@@ -164,7 +183,8 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
         case "link": {
           const targetParts = safeComponents(h.linkname ?? "", label);
           if (targetParts.length === 0) throw new InvalidError(`${label}: hardlink ${JSON.stringify(h.name)} has an empty target`, { entry: h.name });
-          await ensureParent(targetParts.slice(0, -1), h.linkname ?? "");
+          if (targetParts.join("/") === rel) throw new InvalidError(`${label}: hardlink ${JSON.stringify(h.name)} points at itself`, { entry: h.name });
+          await ensureDirs(targetParts.slice(0, -1), h.name, false);
           const targetAbs = join(dest, ...targetParts);
           const st = await lstat(targetAbs).catch(() => null);
           if (!st || !st.isFile()) {
@@ -220,19 +240,31 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
     },
     extract,
   );
-  try {
-    await Promise.all([feeding, consume]);
-  } catch (err) {
-    extract.destroy();
-    throw err;
-  }
+  // On the first failure stop the other side too, and wait for both: nothing may still be writing into `dest` when
+  // the caller starts discarding it.
+  const errors: unknown[] = [];
+  const stopOnError = (p: Promise<unknown>) =>
+    p.catch((error: unknown) => {
+      errors.push(error);
+      extract.destroy();
+    });
+  await Promise.all([stopOnError(feeding), stopOnError(consume)]);
+  if (errors.length > 0) throw errors[0];
 
   for (const dir of opaque) {
-    await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(dest, dir)]);
+    // -h: the marker goes on the directory itself, never through a link.
+    await run("setfattr", ["-h", "-n", "trusted.overlay.opaque", "-v", "y", join(dest, dir)]);
   }
-  for (const d of dirModes.reverse()) {
-    await chown(d.path, d.uid, d.gid);
-    await chmod(d.path, d.mode);
+  for (const [rel, d] of [...dirModes].reverse()) {
+    // O_NOFOLLOW on the directory itself; its parents are real directories because every replacement of a path
+    // pruned the entries below it.
+    const handle = await open(join(dest, rel), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      await handle.chown(d.uid, d.gid);
+      await handle.chmod(d.mode);
+    } finally {
+      await handle.close();
+    }
   }
 
   const result: UnpackResult = {
