@@ -32,6 +32,9 @@ export type LayerEntry =
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_WHITEOUT = ".wh..wh..opq";
 const EPOCH = new Date(0);
+/** tar-stream swaps a mode of 0 for its default (0644/0755); a file-type bit, masked off when encoding, keeps 0 as 0. */
+const KEEP_ZERO_MODE = 0o100000;
+const NO_CONTENT = Buffer.alloc(0);
 
 export interface PackedLayer {
   /** The compressed layer bytes. */
@@ -94,10 +97,10 @@ async function writeEntry(tar: ReturnType<typeof tarPack>, entry: LayerEntry): P
   if (entry.type === "whiteout" || entry.type === "opaque") {
     const name =
       entry.type === "opaque" ? join(entry.path, OPAQUE_WHITEOUT) : join(dirnameOf(entry.path), WHITEOUT_PREFIX + basenameOf(entry.path));
-    await addEntry(tar, { name: stripDot(name), type: "file", size: 0, mode: 0o644, uid: 0, gid: 0, mtime: EPOCH });
+    await addEntry(tar, { name: stripDot(name), type: "file", size: 0, mode: 0o644, uid: 0, gid: 0, mtime: EPOCH }, NO_CONTENT);
     return;
   }
-  const header = { name: entry.path, mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid, mtime: EPOCH };
+  const header = { name: entry.path, mode: (entry.mode & 0o7777) | KEEP_ZERO_MODE, uid: entry.uid, gid: entry.gid, mtime: EPOCH };
   switch (entry.type) {
     case "dir":
       await addEntry(tar, { ...header, type: "directory" });
@@ -119,9 +122,12 @@ async function writeEntry(tar: ReturnType<typeof tarPack>, entry: LayerEntry): P
   }
 }
 
-function addEntry(tar: ReturnType<typeof tarPack>, header: Parameters<ReturnType<typeof tarPack>["entry"]>[0]): Promise<void> {
+/** Adds an entry without a body stream; an empty file (a whiteout) must be given its empty content or it never ends. */
+function addEntry(tar: ReturnType<typeof tarPack>, header: Parameters<ReturnType<typeof tarPack>["entry"]>[0], content?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    tar.entry(header, (err) => (err ? reject(err) : resolve()));
+    const done = (err?: Error | null) => (err ? reject(err) : resolve());
+    if (content) tar.entry(header, content, done);
+    else tar.entry(header, done);
   });
 }
 
