@@ -202,7 +202,6 @@ function runtimeSpec(id: string, spec: ContainerSpec, user: { uid: number; gid: 
       env: spec.env,
       cwd: spec.cwd || "/",
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: [{ type: "RLIMIT_NOFILE", hard: 65536, soft: 65536 }],
       noNewPrivileges: true,
     },
     root: { path: spec.rootfs, readonly: false },

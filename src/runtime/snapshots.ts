@@ -5,7 +5,7 @@
 //   <data>/snapshots/.tmp-<id>/    an unpack in progress (renamed into place when verified, swept at start)
 //   <data>/snapshots/.empty/       the lower of an image with no layers
 import { execFile } from "node:child_process";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { newId } from "../core/ids.js";
@@ -169,4 +169,18 @@ function decodeGetfattrPath(path: string): string {
     path.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8))),
     "latin1",
   ).toString("utf8");
+}
+
+/** Unmounts overlays left under `root` by a process that died, and removes their directories. */
+export async function sweepMounts(root: string): Promise<number> {
+  const mounts = (await readFile("/proc/mounts", "utf8"))
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .map((p) => p.replace(/\\040/g, " "))
+    .filter((p) => p.startsWith(root + "/"))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await execFileP("umount", ["-l", m]).catch(() => undefined);
+  await rm(root, { recursive: true, force: true });
+  await mkdir(root, { recursive: true });
+  return mounts.length;
 }

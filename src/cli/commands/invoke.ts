@@ -1,0 +1,53 @@
+// `slipway invoke APP/FUNCTION --input JSON`: calls a function; JSON results print as JSON, bytes go to stdout.
+import type { Command } from "commander";
+import { readFile } from "node:fs/promises";
+import { InvalidError } from "../../core/errors.js";
+import { clientFrom, loadConfig } from "../config.js";
+import { runCommand } from "../output.js";
+
+export function register(program: Command): void {
+  program
+    .command("invoke <target>")
+    .description("call APP/FUNCTION; JSON results are printed, bytes are written to stdout (redirect them to a file)")
+    .option("-i, --input <json>", "input as JSON", "null")
+    .option("--input-file <path>", "read the input JSON from a file")
+    .option("-d, --deployment <name>", "deployment whose version serves the call", "main")
+    .option("-v, --version <n>", "pin a version (vN or N)")
+    .option("--json", "print a JSON document with the result and the version that served it")
+    .action(async (target: string, opts: { input: string; inputFile?: string; deployment: string; version?: string; json?: boolean }) => {
+      await runCommand(Boolean(opts.json), async (out) => {
+        const [app, fn, extra] = target.split("/");
+        if (!app || !fn || extra !== undefined) throw new InvalidError(`target ${JSON.stringify(target)} must be APP/FUNCTION`);
+        const text = opts.inputFile ? await readFile(opts.inputFile, "utf8") : opts.input;
+        let input: unknown;
+        try {
+          input = JSON.parse(text);
+        } catch (err) {
+          throw new InvalidError(`--input is not valid JSON: ${(err as Error).message}`);
+        }
+        const version = opts.version !== undefined ? Number(opts.version.replace(/^v/, "")) : undefined;
+        if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new InvalidError(`--version ${opts.version} is not a version number`);
+        const res = await clientFrom(loadConfig()).invoke(app, fn, input, { version, deployment: opts.deployment });
+        const isJson = res.contentType.startsWith("application/json");
+        out.progress(`served by ${app} v${res.version} (${res.image.slice(0, 19)}…) in ${res.durationMs} ms${res.coldStart ? " (cold start)" : ""}`);
+        if (out.json) {
+          out.result(
+            {
+              version: res.version,
+              image: res.image,
+              invocation: res.invocation,
+              durationMs: res.durationMs,
+              coldStart: res.coldStart,
+              contentType: res.contentType,
+              ...(isJson ? { output: res.json() } : { outputBase64: res.body.toString("base64") }),
+            },
+            "",
+          );
+        } else if (isJson) {
+          out.result(null, JSON.stringify(res.json(), null, 2));
+        } else {
+          out.bytes(res.body);
+        }
+      });
+    });
+}

@@ -1,0 +1,28 @@
+// The CLI's one reader of the environment: SLIPWAY_URL, SLIPWAY_TOKEN, SLIPWAY_DATA, validated once and passed
+// down as options.
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Client } from "../sdk/client.js";
+
+export interface CliConfig {
+  url: string;
+  token: string | undefined;
+  dataDir: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const dataDir = resolve(env.SLIPWAY_DATA ?? ".slipway");
+  let token = env.SLIPWAY_TOKEN?.trim() || undefined;
+  if (!token) {
+    try {
+      token = readFileSync(join(dataDir, "admin-token"), "utf8").trim();
+    } catch {
+      token = undefined;
+    }
+  }
+  return { url: env.SLIPWAY_URL ?? "http://127.0.0.1:7700", token, dataDir };
+}
+
+export function clientFrom(config: CliConfig): Client {
+  return new Client({ url: config.url, token: config.token });
+}

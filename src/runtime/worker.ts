@@ -1,0 +1,387 @@
+// The worker: runs functions in containers. Images come by digest from the blob store and are unpacked once into
+// shared snapshots; each container gets an overlay of them, the code bundle and the Node runtime mounted read-only,
+// and serves one call at a time over a Unix socket. Warm containers are kept per (version, function) and stopped
+// after an idle timeout; a container whose call times out is killed.
+import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { join } from "node:path";
+import { FailedError, InvalidError, TimeoutError, UnavailableError } from "../core/errors.js";
+import { newId } from "../core/ids.js";
+import { codeBundleSchema, parseWith, type CodeBundle, type Digest } from "../core/schemas.js";
+import { envToMap, mapToEnv, type ImageConfig, type ImageManifest } from "../oci/manifest.js";
+import type { FsBlobStore } from "../store/blob-store.js";
+import type { Container, Executor } from "./executor.js";
+import { RUNTIME_MOUNT, runtimeCommand } from "./node-runtime.js";
+import { mountOverlay, type LayerRef, type OverlayMount, type SnapshotStore } from "./snapshots.js";
+
+export interface FunctionSettings {
+  cpu: number;
+  memoryMiB: number;
+  timeoutMs: number;
+  minContainers: number;
+  maxContainers: number;
+  idleTimeoutMs: number;
+}
+
+/** One function of one version: everything a worker needs to start its containers. */
+export interface FunctionTarget {
+  app: string;
+  version: number;
+  function: string;
+  image: Digest;
+  code: Digest;
+  handler: string;
+  settings: FunctionSettings;
+  /** Runtime configuration, overlaid on the image's environment key by key. */
+  env: Record<string, string>;
+}
+
+export interface ColdStart {
+  unpackMs: number;
+  mountMs: number;
+  /** From starting the container to the handler being loaded and the socket answering. */
+  startMs: number;
+  totalMs: number;
+}
+
+export interface InvokeResult {
+  body: Buffer;
+  contentType: string;
+  containerId: string;
+  durationMs: number;
+  coldStart: ColdStart | null;
+}
+
+export interface WorkerDeps {
+  blobs: FsBlobStore;
+  snapshots: SnapshotStore;
+  executor: Executor;
+  /** Per-container directories (same filesystem as the snapshots). */
+  containersRoot: string;
+  /** Materialised code bundles. */
+  codeRoot: string;
+  /** The prepared Node runtime directory (see node-runtime.ts). */
+  runtimeDir: string;
+}
+
+const CODE_MOUNT = "/.slipway/code";
+const SOCKET_MOUNT = "/.slipway/sock";
+const START_TIMEOUT_MS = 60_000;
+
+interface WarmContainer {
+  id: string;
+  container: Container;
+  overlay: OverlayMount;
+  dir: string;
+  socket: string;
+  dead: boolean;
+  idleTimer: NodeJS.Timeout | null;
+  coldStart: ColdStart | null;
+}
+
+class Pool {
+  readonly idle: WarmContainer[] = [];
+  readonly busy = new Set<WarmContainer>();
+  starting = 0;
+  readonly waiters: Array<() => void> = [];
+  constructor(readonly target: FunctionTarget) {}
+  get size(): number {
+    return this.idle.length + this.busy.size + this.starting;
+  }
+}
+
+export class Worker {
+  private readonly pools = new Map<string, Pool>();
+  private readonly codeDirs = new Map<Digest, Promise<string>>();
+  private closed = false;
+
+  constructor(private readonly deps: WorkerDeps) {}
+
+  static key(t: { app: string; version: number; function: string }): string {
+    return `${t.app}/v${t.version}/${t.function}`;
+  }
+
+  async invoke(target: FunctionTarget, input: Buffer, contentType: string, invocationId: string): Promise<InvokeResult> {
+    if (this.closed) throw new UnavailableError("the worker is shutting down");
+    const pool = this.poolFor(target);
+    const started = performance.now();
+    const warm = await this.acquire(pool);
+    const coldStart = warm.coldStart;
+    warm.coldStart = null;
+    try {
+      const { body, type } = await this.call(warm, target, input, contentType, invocationId);
+      return { body, contentType: type, containerId: warm.id, durationMs: Math.round(performance.now() - started), coldStart };
+    } finally {
+      this.release(pool, warm);
+    }
+  }
+
+  /** Containers per (version, function), for status pages and tests. */
+  stats(): Array<{ app: string; version: number; function: string; idle: number; busy: number; starting: number }> {
+    return [...this.pools.values()].map((p) => ({
+      app: p.target.app,
+      version: p.target.version,
+      function: p.target.function,
+      idle: p.idle.length,
+      busy: p.busy.size,
+      starting: p.starting,
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.pools.values()].flatMap((p) => [...p.idle, ...p.busy]);
+    await Promise.all(all.map((c) => this.destroy(c)));
+    this.pools.clear();
+  }
+
+  private poolFor(target: FunctionTarget): Pool {
+    const key = Worker.key(target);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new Pool(target);
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  private async acquire(pool: Pool): Promise<WarmContainer> {
+    for (;;) {
+      const idle = pool.idle.pop();
+      if (idle) {
+        if (idle.idleTimer) clearTimeout(idle.idleTimer);
+        idle.idleTimer = null;
+        if (idle.dead) continue;
+        pool.busy.add(idle);
+        return idle;
+      }
+      if (pool.size < pool.target.settings.maxContainers) {
+        pool.starting++;
+        try {
+          const warm = await this.start(pool.target);
+          pool.busy.add(warm);
+          return warm;
+        } finally {
+          pool.starting--;
+        }
+      }
+      await new Promise<void>((resolve) => pool.waiters.push(resolve));
+    }
+  }
+
+  private release(pool: Pool, warm: WarmContainer): void {
+    pool.busy.delete(warm);
+    if (warm.dead || this.closed) {
+      void this.destroy(warm);
+    } else {
+      pool.idle.push(warm);
+      warm.idleTimer = setTimeout(() => {
+        const i = pool.idle.indexOf(warm);
+        if (i >= 0 && pool.size > pool.target.settings.minContainers) {
+          pool.idle.splice(i, 1);
+          void this.destroy(warm);
+        }
+      }, pool.target.settings.idleTimeoutMs);
+      warm.idleTimer.unref();
+    }
+    pool.waiters.shift()?.();
+  }
+
+  private async start(target: FunctionTarget): Promise<WarmContainer> {
+    const t0 = performance.now();
+    const { config, layers } = await this.loadImage(target.image);
+    await Promise.all(layers.map((l) => this.deps.snapshots.ensure(l)));
+    const codeDir = await this.codeDir(target.code);
+    const t1 = performance.now();
+    const id = newId("fn-");
+    const dir = join(this.deps.containersRoot, id);
+    const sockDir = join(dir, "sock");
+    await mkdir(sockDir, { recursive: true });
+    await chmod(sockDir, 0o777);
+    const overlay = await mountOverlay(this.deps.snapshots, layers.map((l) => l.diffId), dir);
+    const t2 = performance.now();
+    const env = envToMap(config.config.Env);
+    for (const [k, v] of Object.entries(target.env)) env.set(k, v);
+    env.set("SLIPWAY_SOCKET", `${SOCKET_MOUNT}/rt.sock`);
+    env.set("SLIPWAY_HANDLER", `${CODE_MOUNT}/${target.handler}`);
+    env.set("SLIPWAY_APP", target.app);
+    env.set("SLIPWAY_FUNCTION", target.function);
+    env.set("SLIPWAY_VERSION", String(target.version));
+    let container: Container;
+    try {
+      container = await this.deps.executor.start({
+        rootfs: overlay.merged,
+        args: runtimeCommand(),
+        env: mapToEnv(env),
+        cwd: config.config.WorkingDir || "/",
+        user: config.config.User,
+        mounts: [
+          { source: this.deps.runtimeDir, destination: RUNTIME_MOUNT, readonly: true },
+          { source: codeDir, destination: CODE_MOUNT, readonly: true },
+          { source: sockDir, destination: SOCKET_MOUNT, readonly: false },
+        ],
+        network: "host",
+        limits: { memoryBytes: target.settings.memoryMiB * 1024 * 1024, cpus: target.settings.cpu, pids: 4096 },
+      });
+    } catch (err) {
+      await overlay.unmount();
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    const warm: WarmContainer = { id, container, overlay, dir, socket: join(sockDir, "rt.sock"), dead: false, idleTimer: null, coldStart: null };
+    container.exited.then(
+      () => (warm.dead = true),
+      () => (warm.dead = true),
+    );
+    try {
+      await this.waitReady(warm, target);
+    } catch (err) {
+      await this.destroy(warm);
+      throw err;
+    }
+    const t3 = performance.now();
+    warm.coldStart = {
+      unpackMs: Math.round(t1 - t0),
+      mountMs: Math.round(t2 - t1),
+      startMs: Math.round(t3 - t2),
+      totalMs: Math.round(t3 - t0),
+    };
+    return warm;
+  }
+
+  private async waitReady(warm: WarmContainer, target: FunctionTarget): Promise<void> {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (warm.dead) {
+        const status = await warm.container.exited;
+        const tail = warm.container.tail(30);
+        throw new FailedError(
+          `${target.app}/${target.function} (v${target.version}) failed to start: the runtime exited with code ${status.exitCode}${tail ? `\n${tail}` : ""}`,
+          { exitCode: status.exitCode, output: tail },
+        );
+      }
+      if (await stat(warm.socket).catch(() => null)) return;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    throw new TimeoutError(`${target.app}/${target.function} did not become ready within ${START_TIMEOUT_MS} ms`);
+  }
+
+  private call(
+    warm: WarmContainer,
+    target: FunctionTarget,
+    input: Buffer,
+    contentType: string,
+    invocationId: string,
+  ): Promise<{ body: Buffer; type: string }> {
+    const timeoutMs = target.settings.timeoutMs;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (err: Error | null, value?: { body: Buffer; type: string }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(value!);
+      };
+      const timer = setTimeout(() => {
+        warm.dead = true;
+        void warm.container.kill("KILL");
+        req.destroy();
+        finish(new TimeoutError(`${target.app}/${target.function} exceeded its timeout of ${timeoutMs} ms; its container was stopped`, { timeoutMs }));
+      }, timeoutMs);
+      void warm.container.exited.then((status) => {
+        const tail = warm.container.tail(30);
+        finish(
+          new FailedError(
+            `${target.app}/${target.function} (v${target.version}): the container exited during the call with code ${status.exitCode}${status.exitCode === 137 ? " (killed: out of memory?)" : ""}${tail ? `\n${tail}` : ""}`,
+            { exitCode: status.exitCode, output: tail },
+          ),
+        );
+      });
+      const req = request(
+        {
+          socketPath: warm.socket,
+          method: "POST",
+          path: "/invoke",
+          headers: { "content-type": contentType, "content-length": input.length, "x-slipway-invocation": invocationId },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", (err) => finish(err));
+          res.on("end", () => {
+            const body = Buffer.concat(chunks);
+            const type = String(res.headers["content-type"] ?? "application/octet-stream");
+            if (res.statusCode === 200) return finish(null, { body, type });
+            let error: { name?: string; message?: string; stack?: string } = {};
+            try {
+              error = JSON.parse(body.toString("utf8")) as typeof error;
+            } catch {
+              error = { message: body.toString("utf8") };
+            }
+            if (res.statusCode === 400) {
+              return finish(new InvalidError(`input to ${target.app}/${target.function} is not valid JSON: ${error.message}`));
+            }
+            finish(
+              new FailedError(`${target.app}/${target.function} (v${target.version}) threw ${error.name ?? "Error"}: ${error.message ?? ""}`, {
+                name: error.name,
+                stack: error.stack,
+                version: target.version,
+              }),
+            );
+          });
+        },
+      );
+      req.on("error", (err) => {
+        if (!warm.dead) finish(new UnavailableError(`cannot reach the runtime of ${target.app}/${target.function}: ${err.message}`));
+      });
+      req.end(input);
+    });
+  }
+
+  private async destroy(warm: WarmContainer): Promise<void> {
+    if (warm.idleTimer) clearTimeout(warm.idleTimer);
+    warm.dead = true;
+    await warm.container.kill("KILL");
+    await warm.container.exited.catch(() => undefined);
+    await warm.overlay.unmount().catch(() => undefined);
+    await rm(warm.dir, { recursive: true, force: true });
+  }
+
+  private async loadImage(digest: Digest): Promise<{ config: ImageConfig; layers: LayerRef[] }> {
+    const manifest = JSON.parse((await this.deps.blobs.readBuffer(digest)).toString("utf8")) as ImageManifest;
+    const config = JSON.parse((await this.deps.blobs.readBuffer(manifest.config.digest)).toString("utf8")) as ImageConfig;
+    const layers = manifest.layers.map((l, i) => {
+      const diffId = config.rootfs.diff_ids[i];
+      if (!diffId) throw new InvalidError(`image ${digest}: layer ${i} has no diffID in its config`);
+      return { ...l, diffId };
+    });
+    return { config, layers };
+  }
+
+  /** Materialises a code bundle once: its files hardlinked from the blob store into a read-only directory. */
+  private codeDir(digest: Digest): Promise<string> {
+    let p = this.codeDirs.get(digest);
+    if (!p) {
+      p = (async () => {
+        const dir = join(this.deps.codeRoot, digest.replace(":", "-"));
+        if (await stat(join(dir, ".complete")).catch(() => null)) return dir;
+        const bundle: CodeBundle = parseWith(codeBundleSchema, JSON.parse((await this.deps.blobs.readBuffer(digest)).toString("utf8")), "code bundle");
+        const tmp = `${dir}.tmp-${newId()}`;
+        await mkdir(tmp, { recursive: true });
+        for (const [name, fileDigest] of Object.entries(bundle.files)) {
+          const target = join(tmp, name);
+          await mkdir(join(target, ".."), { recursive: true });
+          await this.deps.blobs.linkTo(fileDigest, target);
+        }
+        await writeFile(join(tmp, ".complete"), "");
+        await rm(dir, { recursive: true, force: true });
+        await rename(tmp, dir);
+        return dir;
+      })();
+      p.catch(() => this.codeDirs.delete(digest));
+      this.codeDirs.set(digest, p);
+    }
+    return p;
+  }
+}

@@ -1,0 +1,143 @@
+// The HTTP client of the control plane. Errors come back as the same typed error classes the server threw.
+import { errorFromWire, UnavailableError } from "../core/errors.js";
+import type { Digest } from "../core/schemas.js";
+
+export interface ClientOptions {
+  url: string;
+  token?: string;
+}
+
+export interface InvokeOptions {
+  version?: number;
+  deployment?: string;
+}
+
+export interface InvokeResponse {
+  body: Buffer;
+  contentType: string;
+  version: number;
+  image: string;
+  invocation: string;
+  container: string;
+  durationMs: number;
+  coldStart: unknown;
+  /** The body parsed as JSON, when it is JSON. */
+  json(): unknown;
+}
+
+export class Client {
+  private readonly base: string;
+
+  constructor(private readonly options: ClientOptions) {
+    this.base = options.url.replace(/\/+$/, "");
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}), ...extra };
+  }
+
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    try {
+      return await fetch(this.base + path, { ...init, headers: this.headers(init.headers as Record<string, string>) });
+    } catch (err) {
+      throw new UnavailableError(`cannot reach the Slipway server at ${this.base}: ${(err as Error).cause ?? (err as Error).message}; is \`slipway server\` running?`);
+    }
+  }
+
+  async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const res = await this.fetch(path, init);
+    return (await readJson(res)) as T;
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    return this.json<T>(path, { method: "POST", body: JSON.stringify(body ?? {}), headers: { "content-type": "application/json" } });
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    const res = await this.fetch(`/api/v1/blobs/${digest}`, { method: "HEAD" });
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw errorFromWire({ code: res.status === 401 ? "unauthorized" : "internal", message: `HEAD blob ${digest}: HTTP ${res.status}` });
+  }
+
+  async putBlob(digest: Digest, data: Uint8Array): Promise<void> {
+    const res = await this.fetch(`/api/v1/blobs/${digest}`, {
+      method: "PUT",
+      body: data as unknown as BodyInit,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    await readJson(res);
+  }
+
+  /** Starts a deploy and yields its progress events; the last item is the result (or an error is thrown). */
+  async *deploy(request: unknown): AsyncGenerator<{ type: "event"; event: unknown } | { type: "result"; result: unknown }> {
+    const res = await this.fetch("/api/v1/deploy", {
+      method: "POST",
+      body: JSON.stringify(request),
+      headers: { "content-type": "application/json" },
+    });
+    if (res.status !== 200) {
+      await readJson(res);
+      return;
+    }
+    const decoder = new TextDecoder();
+    let buffered = "";
+    let finished = false;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (!line.trim()) continue;
+        const msg = JSON.parse(line) as { type: string; event?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; details?: unknown } };
+        if (msg.type === "error") throw errorFromWire(msg.error ?? {});
+        if (msg.type === "result") finished = true;
+        yield msg as { type: "event"; event: unknown } | { type: "result"; result: unknown };
+      }
+    }
+    if (!finished) throw new UnavailableError("the server closed the deploy stream before it finished");
+  }
+
+  async invoke(app: string, fn: string, input: unknown, options: InvokeOptions = {}): Promise<InvokeResponse> {
+    const query = new URLSearchParams();
+    if (options.version !== undefined) query.set("version", String(options.version));
+    if (options.deployment) query.set("deployment", options.deployment);
+    const isBytes = input instanceof Uint8Array;
+    const res = await this.fetch(`/api/v1/apps/${encodeURIComponent(app)}/functions/${encodeURIComponent(fn)}/invoke?${query}`, {
+      method: "POST",
+      body: isBytes ? (input as unknown as BodyInit) : JSON.stringify(input ?? null),
+      headers: { "content-type": isBytes ? "application/octet-stream" : "application/json" },
+    });
+    if (res.status !== 200) await readJson(res);
+    const body = Buffer.from(await res.arrayBuffer());
+    const contentType = res.headers.get("content-type") ?? "application/octet-stream";
+    const cold = res.headers.get("slipway-cold-start");
+    return {
+      body,
+      contentType,
+      version: Number(res.headers.get("slipway-version")),
+      image: res.headers.get("slipway-image-digest") ?? "",
+      invocation: res.headers.get("slipway-invocation") ?? "",
+      container: res.headers.get("slipway-container") ?? "",
+      durationMs: Number(res.headers.get("slipway-duration-ms")),
+      coldStart: cold ? (JSON.parse(cold) as unknown) : null,
+      json: () => JSON.parse(body.toString("utf8")) as unknown,
+    };
+  }
+}
+
+async function readJson(res: Response): Promise<unknown> {
+  const text = await res.text();
+  let body: unknown = undefined;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (res.status >= 400) {
+    const err = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+    throw errorFromWire(err ?? { code: "internal", message: `HTTP ${res.status}: ${text.slice(0, 200)}` });
+  }
+  return body;
+}

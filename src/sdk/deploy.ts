@@ -1,0 +1,146 @@
+// Client side of a deploy: load the app file, bundle each handler, hash COPY sources and tarballs, upload what the
+// server lacks, and send the deploy request. The server builds, makes the version and flips the pointer.
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
+import { canonicalJson } from "../core/canonical-json.js";
+import type { ImageSpec, Step } from "../core/schemas.js";
+import { sha256 } from "../oci/digest.js";
+import type { App } from "./app.js";
+import { bundleHandler, fileTree, type Blob } from "./bundle.js";
+import type { Client } from "./client.js";
+import type { Image } from "./image.js";
+import { loadAppFile } from "./load-app.js";
+
+const execFileP = promisify(execFile);
+
+export interface DeployParams {
+  deployment?: string;
+  promote?: boolean;
+  forceBuild?: boolean;
+  onEvent?: (event: unknown) => void;
+}
+
+export interface PreparedDeploy {
+  request: {
+    app: string;
+    deployment: string;
+    promote: boolean;
+    forceBuild: boolean;
+    images: Record<string, ImageSpec>;
+    functions: Record<string, Record<string, unknown>>;
+    code: string;
+    source: { gitCommit?: string; dirty?: boolean; file?: string };
+  };
+  blobs: Blob[];
+}
+
+/** Turns a loaded App into a deploy request plus the blobs it references. */
+export async function prepareDeploy(app: App, appFile: string, dir: string, params: DeployParams = {}): Promise<PreparedDeploy> {
+  const blobs: Blob[] = [];
+  const addBlob = (data: Buffer) => {
+    const digest = sha256(data);
+    blobs.push({ digest, data });
+    return digest;
+  };
+
+  const files: Record<string, string> = {};
+  const handlers: Record<string, string> = {};
+  const imageNames = new Map<Image, string>();
+  const images: Record<string, ImageSpec> = {};
+  const functions: PreparedDeploy["request"]["functions"] = {};
+
+  for (const [name, fn] of app.functions) {
+    const code = await bundleHandler(resolve(dir, fn.params.handler));
+    const file = `${name}.mjs`;
+    files[file] = addBlob(code);
+    handlers[name] = file;
+    let imageName = imageNames.get(fn.params.image);
+    if (!imageName) {
+      imageName = name;
+      imageNames.set(fn.params.image, imageName);
+      images[imageName] = await imageSpec(fn.params.image, dir, blobs);
+    }
+    const { image: _image, handler: _handler, ...settings } = fn.params;
+    functions[name] = { ...settings, image: imageName, handler: fn.params.handler };
+  }
+  const code = addBlob(Buffer.from(canonicalJson({ files, handlers })));
+  return {
+    request: {
+      app: app.name,
+      deployment: params.deployment ?? "main",
+      promote: params.promote ?? true,
+      forceBuild: params.forceBuild ?? false,
+      images,
+      functions,
+      code,
+      source: { ...(await gitSource(dir)), file: appFile },
+    },
+    blobs,
+  };
+}
+
+async function imageSpec(image: Image, dir: string, blobs: Blob[]): Promise<ImageSpec> {
+  const steps: Step[] = [];
+  for (const draft of image.steps) {
+    if (draft.op === "base" && draft.source.kind === "tarball") {
+      const data = await readFile(resolve(dir, draft.source.path));
+      const digest = sha256(data);
+      blobs.push({ digest, data });
+      steps.push({ op: "base", source: { kind: "tarball", digest, name: draft.source.path } });
+    } else if (draft.op === "base" && draft.source.kind === "debian") {
+      steps.push({
+        op: "base",
+        source: { kind: "debian", suite: draft.source.suite, variant: "minbase", mirror: draft.source.mirror ?? "http://deb.debian.org/debian" },
+      });
+    } else if (draft.op === "copy") {
+      const t = await fileTree(dir, draft.src, draft.dest);
+      blobs.push(...t.blobs);
+      const treeBytes = Buffer.from(canonicalJson(t.tree));
+      const tree = sha256(treeBytes);
+      blobs.push({ digest: tree, data: treeBytes });
+      steps.push({ op: "copy", src: draft.src, tree, dest: t.dest });
+    } else {
+      steps.push(draft as Step);
+    }
+  }
+  return { version: 1, steps, buildArgs: { ...image.buildArgs } };
+}
+
+async function gitSource(dir: string): Promise<{ gitCommit?: string; dirty?: boolean }> {
+  try {
+    const { stdout: commit } = await execFileP("git", ["rev-parse", "HEAD"], { cwd: dir });
+    const { stdout: status } = await execFileP("git", ["status", "--porcelain", "--", "."], { cwd: dir });
+    return { gitCommit: commit.trim(), dirty: status.trim().length > 0 };
+  } catch {
+    return {};
+  }
+}
+
+/** Uploads the blobs the server does not have yet (content-addressed, so each at most once). */
+export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number> {
+  const unique = new Map(blobs.map((b) => [b.digest, b]));
+  let uploaded = 0;
+  await Promise.all(
+    [...unique.values()].map(async (b) => {
+      if (await client.hasBlob(b.digest)) return;
+      await client.putBlob(b.digest, b.data);
+      uploaded++;
+    }),
+  );
+  return uploaded;
+}
+
+/** Loads, uploads and deploys an app file; yields the server's progress events and returns its result. */
+export async function deployAppFile(client: Client, file: string, params: DeployParams = {}): Promise<unknown> {
+  const { app, path, dir } = await loadAppFile(file);
+  const prepared = await prepareDeploy(app, path, dir, params);
+  await uploadBlobs(client, prepared.blobs);
+  let result: unknown;
+  for await (const msg of client.deploy(prepared.request)) {
+    if (msg.type === "event") params.onEvent?.(msg.event);
+    else result = msg.result;
+  }
+  return result;
+}

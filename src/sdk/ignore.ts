@@ -1,0 +1,65 @@
+// Ignore files for COPY sources: `.slipwayignore` (or `.dockerignore`) in the app directory, with .dockerignore's
+// pattern rules (globs with *, ?, **, leading ! to re-include, later lines win). Ignored files change nothing.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+
+interface Rule {
+  negate: boolean;
+  re: RegExp;
+}
+
+export class IgnoreRules {
+  private constructor(private readonly rules: Rule[]) {}
+
+  static async load(dir: string): Promise<IgnoreRules> {
+    for (const name of [".slipwayignore", ".dockerignore"]) {
+      const text = await readFile(join(dir, name), "utf8").catch(() => null);
+      if (text !== null) return IgnoreRules.parse(text);
+    }
+    return new IgnoreRules([]);
+  }
+
+  static parse(text: string): IgnoreRules {
+    const rules: Rule[] = [];
+    for (let line of text.split("\n")) {
+      line = line.trim();
+      if (!line || line.startsWith("#")) continue;
+      const negate = line.startsWith("!");
+      if (negate) line = line.slice(1).trim();
+      line = line.replace(/^\/+/, "").replace(/\/+$/, "");
+      if (!line) continue;
+      rules.push({ negate, re: globToRegExp(line) });
+    }
+    return new IgnoreRules(rules);
+  }
+
+  /** Whether a path relative to the app directory is excluded. A path under an excluded directory is too. */
+  ignores(path: string, _isDir: boolean): boolean {
+    let ignored = false;
+    for (const rule of this.rules) {
+      if (rule.re.test(path) || parents(path).some((p) => rule.re.test(p))) ignored = !rule.negate;
+    }
+    return ignored;
+  }
+}
+
+function parents(path: string): string[] {
+  const parts = path.split("/");
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join("/"));
+}
+
+function globToRegExp(glob: string): RegExp {
+  let re = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === "*") {
+      if (glob[i + 1] === "*") {
+        re += ".*";
+        i++;
+        if (glob[i + 1] === "/") i++;
+      } else re += "[^/]*";
+    } else if (c === "?") re += "[^/]";
+    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}

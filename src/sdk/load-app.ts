@@ -1,0 +1,68 @@
+// Loads a user's app file (TypeScript or JavaScript): bundles it with esbuild, with `slipway` resolved to this very
+// package so that the App and Image classes it uses are ours, then imports it and finds the exported App.
+import { build } from "esbuild";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { InvalidError, NotFoundError } from "../core/errors.js";
+import { App } from "./app.js";
+
+/** The SDK's entry: dist/index.js beside this file's directory (or src/index.ts when run from source). */
+function sdkEntry(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return pathToFileURL(join(here, "..", import.meta.url.endsWith(".ts") ? "index.ts" : "index.js")).href;
+}
+
+export async function loadAppFile(file: string): Promise<{ app: App; path: string; dir: string }> {
+  const path = resolve(file);
+  if (!(await stat(path).catch(() => null))) throw new NotFoundError(`app file ${file} does not exist`, { file });
+  const entry = sdkEntry();
+  let code: string;
+  try {
+    const result = await build({
+      entryPoints: [path],
+      bundle: true,
+      write: false,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      logLevel: "silent",
+      plugins: [
+        {
+          name: "slipway-self",
+          setup(b) {
+            b.onResolve({ filter: /^slipway$/ }, () => ({ path: entry, external: true }));
+          },
+        },
+      ],
+    });
+    code = result.outputFiles[0]!.text;
+  } catch (err) {
+    const e = err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> };
+    const first = e.errors?.[0];
+    const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";
+    throw new InvalidError(`app file ${file} does not load: ${where}${first?.text ?? (err as Error).message}`, { file });
+  }
+  const tmp = await mkdtemp(join(tmpdir(), "slipway-app-"));
+  const out = join(tmp, "app.mjs");
+  await writeFile(out, code);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(out).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new InvalidError(`app file ${file} failed while loading: ${(err as Error).stack ?? String(err)}`, { file });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  const apps = Object.values(mod).filter((v): v is App => v instanceof App);
+  if (apps.length !== 1) {
+    throw new InvalidError(
+      apps.length === 0
+        ? `app file ${file} exports no App (add: export const app = new App("name"))`
+        : `app file ${file} exports ${apps.length} Apps; export exactly one`,
+      { file },
+    );
+  }
+  return { app: apps[0]!, path, dir: dirname(path) };
+}

@@ -1,0 +1,118 @@
+// The composition root's wiring: opens the stores in a data directory and builds every service on top of them.
+//
+//   <data>/slipway.db      metadata (SQLite, WAL)
+//   <data>/blobs/, ingest/ the content-addressed store (see store/blob-store.ts)
+//   <data>/snapshots/      unpacked layers (see runtime/snapshots.ts)
+//   <data>/containers/     per-container and per-build overlay dirs, swept at start
+//   <data>/code/           materialised code bundles
+//   <data>/runtime/        the Node runtime mounted into containers
+//   <data>/runc/           runc's state
+//   <data>/admin-token     the admin API token (0600)
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Builder } from "../build/builder.js";
+import { UnauthorizedError } from "../core/errors.js";
+import { Deployments } from "../deploy/deployments.js";
+import { Versions } from "../deploy/versions.js";
+import type { Compression } from "../oci/media-types.js";
+import { RuncExecutor } from "../runtime/executor.js";
+import { prepareNodeRuntime } from "../runtime/node-runtime.js";
+import { SnapshotStore, sweepMounts } from "../runtime/snapshots.js";
+import { Worker } from "../runtime/worker.js";
+import { AppStore } from "../store/app-store.js";
+import { FsBlobStore } from "../store/blob-store.js";
+import { CacheIndex } from "../store/cache-index.js";
+import { MetadataStore } from "../store/metadata-store.js";
+import { RepositoryIndex } from "../store/repository-index.js";
+import { DeployService } from "./deploy-service.js";
+import { InvokeService } from "./invoke-service.js";
+
+export interface ContextOptions {
+  dataDir: string;
+  compression?: Compression;
+}
+
+export interface Slipway {
+  dataDir: string;
+  meta: MetadataStore;
+  blobs: FsBlobStore;
+  repos: RepositoryIndex;
+  snapshots: SnapshotStore;
+  builder: Builder;
+  versions: Versions;
+  deployments: Deployments;
+  worker: Worker;
+  deployService: DeployService;
+  invokeService: InvokeService;
+  adminTokenPath: string;
+  /** Checks an `Authorization` header; returns the actor it names. */
+  authenticate(header: string | undefined): string;
+  close(): Promise<void>;
+}
+
+export async function openSlipway(options: ContextOptions): Promise<Slipway> {
+  const dataDir = options.dataDir;
+  await mkdir(dataDir, { recursive: true });
+  const meta = MetadataStore.open(join(dataDir, "slipway.db"));
+  const blobs = await FsBlobStore.open(dataDir);
+  const repos = new RepositoryIndex(meta);
+  const snapshots = await SnapshotStore.open(join(dataDir, "snapshots"), blobs);
+  const containersRoot = join(dataDir, "containers");
+  const executor = new RuncExecutor(join(dataDir, "runc"), join(dataDir, "bundles"));
+  await executor.sweep();
+  await sweepMounts(containersRoot);
+  const runtimeDir = await prepareNodeRuntime(join(dataDir, "runtime"));
+  const builder = new Builder({
+    blobs,
+    cache: new CacheIndex(meta),
+    repos,
+    snapshots,
+    executor,
+    workRoot: containersRoot,
+    compression: options.compression ?? "gzip",
+    resolvConf: "/etc/resolv.conf",
+  });
+  const apps = new AppStore(meta);
+  const versions = new Versions(apps);
+  const deployments = new Deployments(apps, versions);
+  const worker = new Worker({ blobs, snapshots, executor, containersRoot, codeRoot: join(dataDir, "code"), runtimeDir });
+  const adminTokenPath = join(dataDir, "admin-token");
+  const adminToken = await ensureAdminToken(adminTokenPath);
+  return {
+    dataDir,
+    meta,
+    blobs,
+    repos,
+    snapshots,
+    builder,
+    versions,
+    deployments,
+    worker,
+    deployService: new DeployService({ builder, versions, deployments, blobs }),
+    invokeService: new InvokeService({ versions, deployments, worker }),
+    adminTokenPath,
+    authenticate(header) {
+      const token = /^Bearer\s+(.+)$/i.exec(header ?? "")?.[1]?.trim();
+      if (!token) throw new UnauthorizedError("missing API token: set SLIPWAY_TOKEN or pass Authorization: Bearer <token>");
+      const a = Buffer.from(token);
+      const b = Buffer.from(adminToken);
+      if (a.length !== b.length || !timingSafeEqual(a, b)) throw new UnauthorizedError("the API token is not valid");
+      return "admin";
+    },
+    async close() {
+      await worker.close();
+      meta.close();
+    },
+  };
+}
+
+async function ensureAdminToken(path: string): Promise<string> {
+  const existing = await readFile(path, "utf8").catch(() => null);
+  if (existing?.trim()) return existing.trim();
+  const token = `sw_${randomBytes(24).toString("hex")}`;
+  await writeFile(path, token + "\n", { mode: 0o600, flag: "wx" }).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EEXIST") throw err;
+  });
+  return (await readFile(path, "utf8")).trim();
+}

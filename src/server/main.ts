@@ -1,0 +1,35 @@
+// Starts the one-process server: API, registry, builder and worker, with its data in one directory.
+import type { FastifyInstance } from "fastify";
+import { buildApp } from "./app.js";
+import { openSlipway, type Slipway } from "./context.js";
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  logger?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  slipway: Slipway;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const slipway = await openSlipway({ dataDir: options.dataDir });
+  const app = buildApp(slipway, { logger: options.logger });
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  return {
+    url: `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`,
+    slipway,
+    app,
+    async close() {
+      await app.close();
+      await slipway.close();
+    },
+  };
+}
