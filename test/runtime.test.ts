@@ -1,0 +1,163 @@
+// Functions on a small busybox image, through the real CLI and server: warm containers, version pinning across a
+// flip, and every kind of bad input (handler throws, timeout, unknown names, an app file or RUN step that fails).
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "../src/sdk/client.js";
+import { busyboxTarball } from "./helpers/busybox.js";
+import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
+import { announceSkip, containerSkipReason } from "./helpers/env.js";
+
+const skip = announceSkip("runtime (runc containers)", containerSkipReason());
+
+const APP = (extra = "") => `
+import { App, Image } from "slipway";
+const image = Image.fromTarball("./busybox.tar").run("echo built > /built.txt").env({ GREETING: "hi" });
+export const app = new App("rt");
+app.function("echo", { image, handler: "./echo.ts", timeoutMs: 20000 });
+app.function("boom", { image, handler: "./boom.ts" });
+app.function("slow", { image, handler: "./slow.ts", timeoutMs: 1000 });
+${extra}
+`;
+
+const ECHO = (marker: string) => `
+import { readFileSync } from "node:fs";
+export default async function (input: { sleepMs?: number } | null, ctx: { version: number }) {
+  if (input?.sleepMs) await new Promise((r) => setTimeout(r, input.sleepMs));
+  return { marker: ${JSON.stringify(marker)}, input, greeting: process.env.GREETING, built: readFileSync("/built.txt", "utf8").trim(), version: ctx.version };
+}
+`;
+
+describe.skipIf(skip)("functions in containers", () => {
+  let server: ServerProcess;
+  let dir: string;
+  let client: Client;
+
+  beforeAll(async () => {
+    server = await startServerProcess();
+    dir = await mkdtemp(join(tmpdir(), "slipway-rt-app-"));
+    await busyboxTarball(dir);
+    await writeFile(join(dir, "app.ts"), APP());
+    await writeFile(join(dir, "echo.ts"), ECHO("A"));
+    await writeFile(join(dir, "boom.ts"), `export default function () { throw new Error("kaboom from the handler"); }`);
+    await writeFile(join(dir, "slow.ts"), `export default async function () { await new Promise((r) => setTimeout(r, 30000)); return "late"; }`);
+    const token = (await import("node:fs")).readFileSync(join(server.dataDir, "admin-token"), "utf8").trim();
+    client = new Client({ url: server.url, token });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (server) await removeDataDir(server.dataDir);
+  });
+
+  it("deploys, runs the handler in the image, and names the version and image digest", async () => {
+    const deployed = await server.cli(["deploy", join(dir, "app.ts"), "--json"]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const result = deployed.json<{ version: number; created: boolean; images: Record<string, { digest: string }> }>();
+    expect(result.version).toBe(1);
+    expect(result.created).toBe(true);
+
+    const res = await client.invoke("rt", "echo", { hello: "world" });
+    expect(res.json()).toEqual({ marker: "A", input: { hello: "world" }, greeting: "hi", built: "built", version: 1 });
+    expect(res.version).toBe(1);
+    expect(res.image).toBe(Object.values(result.images)[0]!.digest);
+    expect(res.coldStart).not.toBeNull();
+
+    const cli = await server.cli(["invoke", "rt/echo", "--input", '{"n":1}', "--json"]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.json<{ version: number; output: { input: unknown } }>()).toMatchObject({ version: 1, output: { input: { n: 1 } } });
+  });
+
+  it("serves the next call from the warm container", async () => {
+    const a = await client.invoke("rt", "echo", null);
+    const b = await client.invoke("rt", "echo", null);
+    expect(b.container).toBe(a.container);
+    expect(b.coldStart).toBeNull();
+  });
+
+  it("shows a handler's error and stack, and keeps serving", async () => {
+    const res = await server.cli(["invoke", "rt/boom"]);
+    expect(res.code).toBe(8);
+    expect(res.stderr).toContain("kaboom from the handler");
+    expect(res.stderr).toMatch(/at .*boom\.mjs/);
+    expect((await client.invoke("rt", "echo", null)).json()).toMatchObject({ marker: "A" });
+  });
+
+  it("stops a handler that passes its timeout, and the next call gets a fresh container", async () => {
+    const res = await server.cli(["invoke", "rt/slow"]);
+    expect(res.code).toBe(7);
+    expect(res.stderr).toContain("exceeded its timeout of 1000 ms");
+    const again = await server.cli(["invoke", "rt/slow"]);
+    expect(again.code).toBe(7);
+    expect((await client.invoke("rt", "echo", null)).json()).toMatchObject({ marker: "A" });
+  });
+
+  it("names what is unknown: app, function, version, deployment", async () => {
+    const app = await server.cli(["invoke", "nope/echo"]);
+    expect(app.code).toBe(3);
+    expect(app.stderr).toContain("app nope does not exist");
+    const fn = await server.cli(["invoke", "rt/missing"]);
+    expect(fn.code).toBe(3);
+    expect(fn.stderr).toContain('has no function "missing"');
+    const version = await server.cli(["invoke", "rt/echo", "--version", "v99"]);
+    expect(version.code).toBe(3);
+    expect(version.stderr).toContain("has no version v99");
+    const deployment = await server.cli(["invoke", "rt/echo", "--deployment", "nightly"]);
+    expect(deployment.code).toBe(3);
+    expect(deployment.stderr).toContain('no deployment "nightly"');
+    const rollback = await server.cli(["rollback", "nope"]);
+    expect(rollback.code).toBe(3);
+  });
+
+  it("reports an app file that does not load, with file and line", async () => {
+    await writeFile(join(dir, "broken.ts"), `import { App } from "slipway";\nexport const app = new App("rt";\n`);
+    const res = await server.cli(["deploy", join(dir, "broken.ts")]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/broken\.ts:2:\d+/);
+    const missing = await server.cli(["deploy", join(dir, "absent.ts")]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain("absent.ts does not exist");
+  });
+
+  it("reports a failing RUN step with its command, exit code and output, and caches nothing from it", async () => {
+    const failing = join(dir, "failing.ts");
+    await writeFile(
+      failing,
+      `import { App, Image } from "slipway";
+const image = Image.fromTarball("./busybox.tar").run("echo built > /built.txt").env({ GREETING: "hi" }).run("echo about to fail; exit 3");
+export const app = new App("rt");
+app.function("echo", { image, handler: "./echo.ts" });`,
+    );
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await server.cli(["deploy", failing]);
+      expect(res.code).toBe(8);
+      expect(res.stderr).toContain("step 4 failed: RUN echo about to fail; exit 3 exited with code 3");
+      expect(res.stderr).toContain("about to fail");
+      // Earlier steps stay cached; the failed one runs again.
+      expect(res.stderr).toMatch(/\[echo 2\/4\] CACHED/);
+      expect(res.stderr).not.toMatch(/\[echo 4\/4\] CACHED/);
+    }
+    const versions = await server.cli(["versions", "rt", "--json"]);
+    expect(versions.json<{ versions: unknown[] }>().versions).toHaveLength(1);
+    expect((await client.invoke("rt", "echo", null)).json()).toMatchObject({ marker: "A" });
+  });
+
+  it("finishes a call on the version it resolved when the pointer flips during it; new versions get new containers", async () => {
+    const before = await client.invoke("rt", "echo", null);
+    const long = client.invoke("rt", "echo", { sleepMs: 3000 });
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(join(dir, "echo.ts"), ECHO("B"));
+    const deployed = await server.cli(["deploy", join(dir, "app.ts"), "--json"]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    expect(deployed.json<{ version: number }>().version).toBe(2);
+    const after = await client.invoke("rt", "echo", null);
+    expect(after.json()).toMatchObject({ marker: "B", version: 2 });
+    expect(after.container).not.toBe(before.container);
+    const old = await long;
+    expect(old.version).toBe(1);
+    expect(old.json()).toMatchObject({ marker: "A", version: 1 });
+    // A caller can still pin the old version.
+    expect((await client.invoke("rt", "echo", null, { version: 1 })).json()).toMatchObject({ marker: "A" });
+  });
+});
