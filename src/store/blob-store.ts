@@ -7,7 +7,7 @@
 // visible. Commit is idempotent, cancel is safe twice.
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat, open, readFile, link, copyFile, utimes } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, open, readFile, link, copyFile, utimes, truncate } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -34,8 +34,11 @@ export interface BlobRead extends BlobStat {
   readBuffer(digest: Digest): Promise<Buffer>;
 }
 export interface BlobIngest {
-  /** Starts a new write; `id` resumes an existing one (the bytes written so far are kept). */
-  writer(options?: { id?: string; algorithm?: DigestAlgorithm }): Promise<BlobWriter>;
+  /**
+   * Starts a new write; `id` resumes an existing one (the bytes written so far are kept). With `size`, a resume
+   * keeps only the first `size` bytes (dropping a chunk that did not arrive whole).
+   */
+  writer(options?: { id?: string; algorithm?: DigestAlgorithm; size?: number }): Promise<BlobWriter>;
   put(data: Uint8Array, expected?: Digest): Promise<BlobInfo>;
   putStream(source: Readable, expected?: { digest?: Digest; size?: number }): Promise<BlobInfo>;
 }
@@ -105,7 +108,7 @@ export class FsBlobStore implements BlobStore {
     });
   }
 
-  async writer(options: { id?: string; algorithm?: DigestAlgorithm } = {}): Promise<BlobWriter> {
+  async writer(options: { id?: string; algorithm?: DigestAlgorithm; size?: number } = {}): Promise<BlobWriter> {
     const id = options.id ?? newId();
     if (!/^[a-z0-9]{1,64}$/.test(id)) throw new InvalidError(`upload id ${JSON.stringify(id)} is invalid`, { id });
     const path = join(this.root, "ingest", id);
@@ -116,6 +119,10 @@ export class FsBlobStore implements BlobStore {
       // Resume: the hash state is not persisted, so re-read what is already on disk.
       const existing = await stat(path).catch(() => null);
       if (!existing) throw new NotFoundError(`upload ${id} is not in progress`, { id });
+      if (options.size !== undefined && options.size !== existing.size) {
+        if (options.size > existing.size) throw new InvalidError(`upload ${id} holds ${existing.size} bytes, fewer than ${options.size}`, { id });
+        await truncate(path, options.size);
+      }
       for await (const chunk of createReadStream(path)) {
         hash.update(chunk as Buffer);
         size += (chunk as Buffer).length;

@@ -1,5 +1,10 @@
 // Registry metadata: repositories, their links into the global blob store, manifests (with the edges to what they
-// reference) and tags. Blob bytes live in the BlobStore; this records who may see them.
+// reference), tags, upload sessions and blob holds. Blob bytes live in the BlobStore; this records who may see them.
+//
+// Invariants the registry keeps through these methods:
+// - a blob link is written only after the blob's bytes are in the store (verified and renamed into place);
+// - a hold names a digest that is about to become visible, so garbage collection leaves it alone;
+// - a manifest is recorded only when everything it names is linked in its repository, in the same transaction.
 import type { Digest } from "../oci/digest.js";
 import type { MetadataStore } from "./metadata-store.js";
 
@@ -10,6 +15,7 @@ export interface ManifestRecord {
   size: number;
   artifactType: string | null;
   subject: Digest | null;
+  annotations: Record<string, string> | null;
   createdAt: number;
 }
 
@@ -18,14 +24,57 @@ export interface PutManifest {
   digest: Digest;
   mediaType: string;
   size: number;
+  /** Every digest the manifest names (config, layers, child manifests): the edges garbage collection walks. */
   refs: Digest[];
   artifactType?: string | null;
   subject?: Digest | null;
+  annotations?: Record<string, string> | null;
   tag?: string;
+  tags?: string[];
 }
+
+export interface CheckedPutManifest extends PutManifest {
+  /** Blobs that must be linked in the repository, with the size the manifest gives them. */
+  blobs: Array<{ digest: Digest; size: number }>;
+  /** Manifests that must already be in the repository (an index's children). */
+  children: Array<{ digest: Digest; size: number }>;
+}
+
+export interface SizeMismatch {
+  digest: Digest;
+  declared: number;
+  actual: number;
+}
+
+export interface UploadRecord {
+  id: string;
+  repo: string;
+  algorithm: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+type ManifestRow = {
+  repo: string;
+  digest: Digest;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  subject: Digest | null;
+  annotations: string | null;
+  created_at: number;
+};
+
+/** How stale an access time may get before a read refreshes it (reads stay cheap; GC's grace is far longer). */
+const TOUCH_EVERY_MS = 60_000;
 
 export class RepositoryIndex {
   constructor(private readonly meta: MetadataStore) {}
+
+  /** Runs fn in one transaction. */
+  tx<T>(fn: () => T): T {
+    return this.meta.tx(fn);
+  }
 
   private ensureRepo(repo: string): void {
     this.meta.db.prepare("INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?, ?)").run(repo, Date.now());
@@ -34,9 +83,13 @@ export class RepositoryIndex {
   linkBlob(repo: string, digest: Digest, size: number): void {
     this.meta.tx(() => {
       this.ensureRepo(repo);
+      const now = Date.now();
       this.meta.db
-        .prepare("INSERT OR IGNORE INTO blob_links (repo, digest, size, created_at) VALUES (?, ?, ?, ?)")
-        .run(repo, digest, size, Date.now());
+        .prepare(
+          `INSERT INTO blob_links (repo, digest, size, created_at, accessed_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (repo, digest) DO UPDATE SET accessed_at = excluded.accessed_at`,
+        )
+        .run(repo, digest, size, now, now);
     });
   }
 
@@ -44,50 +97,121 @@ export class RepositoryIndex {
     return (this.meta.db.prepare("SELECT size FROM blob_links WHERE repo = ? AND digest = ?").get(repo, digest) as { size: number } | undefined) ?? null;
   }
 
+  /** Records that a client just saw this link, so a collection running now keeps it for the push that follows. */
+  touchBlobLink(repo: string, digest: Digest): void {
+    const now = Date.now();
+    this.meta.db
+      .prepare("UPDATE blob_links SET accessed_at = ? WHERE repo = ? AND digest = ? AND accessed_at < ?")
+      .run(now, repo, digest, now - TOUCH_EVERY_MS);
+  }
+
   unlinkBlob(repo: string, digest: Digest): boolean {
     return this.meta.db.prepare("DELETE FROM blob_links WHERE repo = ? AND digest = ?").run(repo, digest).changes > 0;
   }
 
-  /** Records a manifest (its bytes are already in the blob store) and, optionally, points a tag at it. */
-  putManifest(m: PutManifest): void {
-    this.meta.tx(() => {
-      this.ensureRepo(m.repo);
-      const now = Date.now();
-      this.meta.db
-        .prepare(
-          `INSERT INTO manifests (repo, digest, media_type, size, artifact_type, subject, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (repo, digest) DO NOTHING`,
-        )
-        .run(m.repo, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, now);
-      const addRef = this.meta.db.prepare("INSERT OR IGNORE INTO manifest_refs (repo, digest, ref) VALUES (?, ?, ?)");
-      for (const ref of m.refs) addRef.run(m.repo, m.digest, ref);
-      if (m.tag !== undefined) {
-        this.meta.db
-          .prepare(
-            `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
-          )
-          .run(m.repo, m.tag, m.digest, now);
-      }
+  /** Links a blob from one repository into another, if the source really holds it. One transaction. */
+  mountBlob(from: string, to: string, digest: Digest): { size: number } | null {
+    return this.meta.tx(() => {
+      const link = this.blobLink(from, digest);
+      if (!link) return null;
+      this.linkBlob(to, digest, link.size);
+      return link;
     });
+  }
+
+  /** Marks a digest as about to become visible; `release(holder)` ends every hold of that holder. */
+  hold(digest: Digest, holder: string): void {
+    this.meta.db.prepare("INSERT OR IGNORE INTO blob_holds (digest, holder, created_at) VALUES (?, ?, ?)").run(digest, holder, Date.now());
+  }
+
+  release(holder: string): void {
+    this.meta.db.prepare("DELETE FROM blob_holds WHERE holder = ?").run(holder);
+  }
+
+  /** Records a manifest (its bytes are already in the blob store) and points any tags at it. */
+  putManifest(m: PutManifest): void {
+    this.meta.tx(() => this.writeManifest(m));
+  }
+
+  /**
+   * Records a manifest only if every blob and child it names is in the repository with the size it gives, checked
+   * in the same transaction as the write (so no delete or collection can slip between). Returns what is wrong.
+   */
+  putManifestChecked(m: CheckedPutManifest): { missing: Digest[]; wrongSize: SizeMismatch[] } {
+    return this.meta.tx(() => {
+      const missing: Digest[] = [];
+      const wrongSize: SizeMismatch[] = [];
+      const link = this.meta.db.prepare("SELECT size FROM blob_links WHERE repo = ? AND digest = ?");
+      const manifest = this.meta.db.prepare("SELECT size FROM manifests WHERE repo = ? AND digest = ?");
+      const check = (query: typeof link, ref: { digest: Digest; size: number }) => {
+        const row = query.get(m.repo, ref.digest) as { size: number } | undefined;
+        if (!row) missing.push(ref.digest);
+        else if (row.size !== ref.size) wrongSize.push({ digest: ref.digest, declared: ref.size, actual: row.size });
+      };
+      for (const ref of m.blobs) check(link, ref);
+      for (const ref of m.children) check(manifest, ref);
+      if (missing.length === 0 && wrongSize.length === 0) this.writeManifest(m);
+      return { missing, wrongSize };
+    });
+  }
+
+  private writeManifest(m: PutManifest): void {
+    this.ensureRepo(m.repo);
+    const now = Date.now();
+    this.meta.db
+      .prepare(
+        `INSERT INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations, created_at, accessed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (repo, digest) DO UPDATE SET accessed_at = excluded.accessed_at`,
+      )
+      .run(
+        m.repo,
+        m.digest,
+        m.mediaType,
+        m.size,
+        m.artifactType ?? null,
+        m.subject ?? null,
+        m.annotations && Object.keys(m.annotations).length ? JSON.stringify(m.annotations) : null,
+        now,
+        now,
+      );
+    const addRef = this.meta.db.prepare("INSERT OR IGNORE INTO manifest_refs (repo, digest, ref) VALUES (?, ?, ?)");
+    for (const ref of m.refs) addRef.run(m.repo, m.digest, ref);
+    const tags = [...(m.tags ?? []), ...(m.tag !== undefined ? [m.tag] : [])];
+    const setTag = this.meta.db.prepare(
+      `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+    );
+    for (const tag of tags) setTag.run(m.repo, tag, m.digest, now);
   }
 
   manifest(repo: string, digest: Digest): ManifestRecord | null {
     const row = this.meta.db
-      .prepare("SELECT repo, digest, media_type, size, artifact_type, subject, created_at FROM manifests WHERE repo = ? AND digest = ?")
-      .get(repo, digest) as
-      | { repo: string; digest: Digest; media_type: string; size: number; artifact_type: string | null; subject: Digest | null; created_at: number }
-      | undefined;
-    if (!row) return null;
-    return {
-      repo: row.repo,
-      digest: row.digest,
-      mediaType: row.media_type,
-      size: row.size,
-      artifactType: row.artifact_type,
-      subject: row.subject,
-      createdAt: row.created_at,
-    };
+      .prepare("SELECT repo, digest, media_type, size, artifact_type, subject, annotations, created_at FROM manifests WHERE repo = ? AND digest = ?")
+      .get(repo, digest) as ManifestRow | undefined;
+    return row ? toRecord(row) : null;
+  }
+
+  touchManifest(repo: string, digest: Digest): void {
+    const now = Date.now();
+    this.meta.db
+      .prepare("UPDATE manifests SET accessed_at = ? WHERE repo = ? AND digest = ? AND accessed_at < ?")
+      .run(now, repo, digest, now - TOUCH_EVERY_MS);
+  }
+
+  /** Removes a manifest, the tags that point at it and its edges. False when the repository does not hold it. */
+  deleteManifest(repo: string, digest: Digest): boolean {
+    return this.meta.tx(() => {
+      const gone = this.meta.db.prepare("DELETE FROM manifests WHERE repo = ? AND digest = ?").run(repo, digest).changes > 0;
+      if (!gone) return false;
+      this.meta.db.prepare("DELETE FROM tags WHERE repo = ? AND digest = ?").run(repo, digest);
+      this.meta.db.prepare("DELETE FROM manifest_refs WHERE repo = ? AND digest = ?").run(repo, digest);
+      return true;
+    });
+  }
+
+  deleteTag(repo: string, tag: string): boolean {
+    return this.meta.db.prepare("DELETE FROM tags WHERE repo = ? AND tag = ?").run(repo, tag).changes > 0;
   }
 
   resolveTag(repo: string, tag: string): Digest | null {
@@ -95,12 +219,24 @@ export class RepositoryIndex {
     return row?.digest ?? null;
   }
 
-  /** Tags in lexical order, after `last` when given, at most `n`. */
+  /** Tags in lexical (byte) order, after `last` when given, at most `n`. */
   listTags(repo: string, n: number, last?: string): string[] {
     const rows = this.meta.db
       .prepare("SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?")
       .all(repo, last ?? "", n) as Array<{ tag: string }>;
     return rows.map((r) => r.tag);
+  }
+
+  /** Manifests in a repository whose subject is `subject`, in digest order after `last`, at most `n`. */
+  referrers(repo: string, subject: Digest, options: { artifactType?: string; n: number; last?: string }): ManifestRecord[] {
+    const filter = options.artifactType !== undefined ? " AND artifact_type = ?" : "";
+    const sql =
+      "SELECT repo, digest, media_type, size, artifact_type, subject, annotations, created_at FROM manifests " +
+      `WHERE repo = ? AND subject = ? AND digest > ?${filter} ORDER BY digest LIMIT ?`;
+    const args: unknown[] = [repo, subject, options.last ?? ""];
+    if (options.artifactType !== undefined) args.push(options.artifactType);
+    args.push(options.n);
+    return (this.meta.db.prepare(sql).all(...args) as ManifestRow[]).map(toRecord);
   }
 
   repositoryExists(repo: string): boolean {
@@ -113,4 +249,60 @@ export class RepositoryIndex {
       .all(last ?? "", n) as Array<{ name: string }>;
     return rows.map((r) => r.name);
   }
+
+  createUpload(id: string, repo: string, algorithm: string): void {
+    this.meta.tx(() => {
+      this.ensureRepo(repo);
+      const now = Date.now();
+      this.meta.db.prepare("INSERT INTO uploads (id, repo, algorithm, created_at, updated_at) VALUES (?, ?, ?, ?, ?)").run(id, repo, algorithm, now, now);
+    });
+  }
+
+  upload(id: string): UploadRecord | null {
+    const row = this.meta.db.prepare("SELECT id, repo, algorithm, created_at, updated_at FROM uploads WHERE id = ?").get(id) as
+      | { id: string; repo: string; algorithm: string; created_at: number; updated_at: number }
+      | undefined;
+    return row ? { id: row.id, repo: row.repo, algorithm: row.algorithm, createdAt: row.created_at, updatedAt: row.updated_at } : null;
+  }
+
+  touchUpload(id: string): void {
+    this.meta.db.prepare("UPDATE uploads SET updated_at = ? WHERE id = ?").run(Date.now(), id);
+  }
+
+  deleteUpload(id: string): boolean {
+    return this.meta.db.prepare("DELETE FROM uploads WHERE id = ?").run(id).changes > 0;
+  }
+
+  listUploads(): UploadRecord[] {
+    const rows = this.meta.db.prepare("SELECT id, repo, algorithm, created_at, updated_at FROM uploads").all() as Array<{
+      id: string;
+      repo: string;
+      algorithm: string;
+      created_at: number;
+      updated_at: number;
+    }>;
+    return rows.map((row) => ({ id: row.id, repo: row.repo, algorithm: row.algorithm, createdAt: row.created_at, updatedAt: row.updated_at }));
+  }
+
+  /** Finishes an upload: links the committed blob, ends the session and drops its hold, together. */
+  completeUpload(id: string, repo: string, digest: Digest, size: number): void {
+    this.meta.tx(() => {
+      this.linkBlob(repo, digest, size);
+      this.deleteUpload(id);
+      this.release(id);
+    });
+  }
+}
+
+function toRecord(row: ManifestRow): ManifestRecord {
+  return {
+    repo: row.repo,
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: row.size,
+    artifactType: row.artifact_type,
+    subject: row.subject,
+    annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
+    createdAt: row.created_at,
+  };
 }
