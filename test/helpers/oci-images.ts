@@ -1,0 +1,125 @@
+// Small OCI images made by hand for registry tests: layers in any compression, configs, manifests and indexes, written
+// as an OCI layout for skopeo or pushed straight to a registry over HTTP (for what skopeo would rewrite).
+import { execFileSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { pack, type Headers } from "tar-stream";
+import { sha256, type Digest } from "../../src/oci/digest.js";
+import type { Descriptor, Platform } from "../../src/oci/manifest.js";
+import { layerMediaType, MediaType, type Compression } from "../../src/oci/media-types.js";
+
+export type TarEntry = Headers & { content?: string | Buffer };
+
+export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on("data", (c: Buffer) => chunks.push(c));
+  const ended = new Promise<void>((resolve, reject) => {
+    p.on("end", () => resolve());
+    p.on("error", reject);
+  });
+  for (const { content, ...header } of entries) {
+    const isFile = header.type === undefined || header.type === "file";
+    await new Promise<void>((resolve, reject) =>
+      p.entry({ mtime: new Date(0), ...header }, isFile ? Buffer.from(content ?? "") : undefined, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+  p.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+export interface Blob {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
+export interface BuiltLayer extends Blob {
+  diffId: Digest;
+}
+
+export function layerOf(tar: Buffer, compression: Compression): BuiltLayer {
+  const bytes = compression === "gzip" ? gzipSync(tar) : compression === "zstd" ? execFileSync("zstd", ["-q", "-c", "-3"], { input: tar }) : tar;
+  return { bytes, diffId: sha256(tar), descriptor: { mediaType: layerMediaType(compression), digest: sha256(bytes), size: bytes.length } };
+}
+
+export interface BuiltImage {
+  manifest: Blob;
+  config: Blob;
+  layers: BuiltLayer[];
+}
+
+export function imageOf(layers: BuiltLayer[], options: { platform?: Platform; cmd?: string[]; configMediaType?: string; manifestMediaType?: string } = {}): BuiltImage {
+  const platform = options.platform ?? { os: "linux", architecture: "amd64" };
+  const configBytes = Buffer.from(
+    JSON.stringify({
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      config: { Env: ["PATH=/bin"], Cmd: options.cmd ?? ["sh"] },
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+      history: layers.map((_, i) => ({ created_by: `test layer ${i}` })),
+    }),
+  );
+  const config: Blob = {
+    bytes: configBytes,
+    descriptor: { mediaType: options.configMediaType ?? MediaType.ociConfig, digest: sha256(configBytes), size: configBytes.length },
+  };
+  const mediaType = options.manifestMediaType ?? MediaType.ociManifest;
+  const manifestBytes = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType, config: config.descriptor, layers: layers.map((l) => l.descriptor) }, null, 2),
+  );
+  return { config, layers, manifest: { bytes: manifestBytes, descriptor: { mediaType, digest: sha256(manifestBytes), size: manifestBytes.length } } };
+}
+
+export function indexOf(entries: Array<{ descriptor: Descriptor; platform: Platform; annotations?: Record<string, string> }>): Blob {
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociIndex,
+      manifests: entries.map((e) => ({ ...e.descriptor, platform: e.platform, ...(e.annotations ? { annotations: e.annotations } : {}) })),
+    }),
+  );
+  return { bytes, descriptor: { mediaType: MediaType.ociIndex, digest: sha256(bytes), size: bytes.length } };
+}
+
+export function blobsOf(image: BuiltImage): Blob[] {
+  return [image.config, ...image.layers, image.manifest];
+}
+
+/** An OCI image layout whose index.json names `top` under the tag `tag`. */
+export async function writeOciLayout(dir: string, blobs: Blob[], top: Descriptor, tag: string): Promise<void> {
+  await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  for (const b of blobs) await writeFile(join(dir, "blobs", "sha256", b.descriptor.digest.slice(7)), b.bytes);
+  await writeFile(
+    join(dir, "index.json"),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ ...top, annotations: { "org.opencontainers.image.ref.name": tag } }] }),
+  );
+}
+
+export function skopeoCopy(layoutDir: string, tag: string, dest: string, extra: string[] = []): void {
+  execFileSync("skopeo", ["--insecure-policy", "copy", "-q", "--all", "--preserve-digests", "--dest-tls-verify=false", ...extra, `oci:${layoutDir}:${tag}`, `docker://${dest}`], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+}
+
+/** Pushes blobs and then manifests (children before indexes, as given) to an anonymous registry over HTTP. */
+export async function pushDirect(host: string, repository: string, blobs: Blob[], manifests: Array<{ blob: Blob; tag?: string }>): Promise<void> {
+  for (const b of blobs) {
+    const start = await fetch(`http://${host}/v2/${repository}/blobs/uploads/`, { method: "POST" });
+    if (start.status !== 202) throw new Error(`upload start for ${b.descriptor.digest}: HTTP ${start.status}`);
+    const location = new URL(start.headers.get("location")!, `http://${host}/`);
+    location.searchParams.set("digest", b.descriptor.digest);
+    const put = await fetch(location, { method: "PUT", body: b.bytes, headers: { "content-type": "application/octet-stream" } });
+    if (put.status !== 201) throw new Error(`upload of ${b.descriptor.digest}: HTTP ${put.status} ${await put.text()}`);
+  }
+  for (const { blob, tag } of manifests) {
+    const res = await fetch(`http://${host}/v2/${repository}/manifests/${tag ?? blob.descriptor.digest}`, {
+      method: "PUT",
+      body: blob.bytes,
+      headers: { "content-type": blob.descriptor.mediaType },
+    });
+    if (res.status !== 201) throw new Error(`manifest ${tag ?? blob.descriptor.digest}: HTTP ${res.status} ${await res.text()}`);
+  }
+}
