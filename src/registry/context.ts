@@ -1,11 +1,11 @@
 // What the registry's handlers depend on: the blob store (only the capabilities they use), the repository index,
 // an auth provider and the limits, gathered once by the plugin.
-import type { BlobIngest, BlobRead } from "../store/blob-store.js";
+import type { BlobIngest, BlobRead, BlobStore } from "../store/blob-store.js";
 import type { RepositoryIndex } from "../store/repository-index.js";
 import type { RegistryAuth } from "./access.js";
 import type { UploadSessions } from "./uploads.js";
 
-export type RegistryBlobStore = Pick<BlobRead, "stat" | "read" | "readBuffer"> & Pick<BlobIngest, "writer" | "put">;
+export type RegistryBlobStore = Pick<BlobRead, "stat" | "read" | "readBuffer"> & Pick<BlobIngest, "writer" | "put"> & Pick<BlobStore, "listWriters">;
 
 export interface RegistryLimits {
   /** Largest manifest accepted (the spec asks registries to take at least 4 MiB); larger is 413. */

@@ -41,8 +41,9 @@ function nextLink(path: string, n: number, last: string, extra = ""): string {
 }
 
 function json(reply: FastifyReply, body: unknown, contentType = "application/json"): FastifyReply {
-  const text = JSON.stringify(body);
-  return reply.status(200).header("content-type", contentType).header("content-length", String(Buffer.byteLength(text))).send(text);
+  // A Buffer, so fastify adds no charset parameter (the referrers API's Content-Type is exactly the index type).
+  const bytes = Buffer.from(JSON.stringify(body));
+  return reply.status(200).header("content-type", contentType).header("content-length", String(bytes.length)).send(bytes);
 }
 
 export async function listTags(ctx: RegistryContext, request: FastifyRequest, reply: FastifyReply, name: string): Promise<FastifyReply> {

@@ -10,7 +10,7 @@ import type { RepositoryIndex, UploadRecord } from "../store/repository-index.js
 import { RegistryError } from "./errors.js";
 import { incomplete } from "./request-body.js";
 
-export type UploadBlobStore = Pick<BlobIngest, "writer">;
+export type UploadBlobStore = Pick<BlobIngest, "writer"> & { listWriters(): Promise<Array<{ id: string }>> };
 
 /** A chunk of an upload: its bytes, and the range and length the client declared for it (when it did). */
 export interface Chunk {
@@ -126,7 +126,7 @@ export class UploadSessions {
     }
   }
 
-  /** Ends sessions untouched for `olderThanMs`, with their bytes. Returns how many. */
+  /** Ends sessions untouched for `olderThanMs`, with their bytes. Returns their ids. */
   async expire(olderThanMs: number, now = Date.now()): Promise<string[]> {
     const expired: string[] = [];
     for (const session of this.repos.listUploads()) {
@@ -135,6 +135,19 @@ export class UploadSessions {
       expired.push(session.id);
     }
     return expired;
+  }
+
+  /** After a restart: ends sessions whose bytes never reached the disk (a crash between the two). Returns them. */
+  async recover(): Promise<string[]> {
+    const onDisk = new Set((await this.blobs.listWriters()).map((w) => w.id));
+    const lost = this.repos.listUploads().filter((s) => !onDisk.has(s.id) && !this.open.has(s.id));
+    this.repos.tx(() => {
+      for (const s of lost) {
+        this.repos.deleteUpload(s.id);
+        this.repos.release(s.id);
+      }
+    });
+    return lost.map((s) => s.id);
   }
 
   /** Closes every open writer (bytes stay on disk, so sessions resume after a restart). */

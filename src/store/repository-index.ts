@@ -54,6 +54,15 @@ export interface UploadRecord {
   updatedAt: number;
 }
 
+/** Everything garbage collection reads, taken in one transaction. */
+export interface RegistrySnapshot {
+  manifests: Array<{ repo: string; digest: Digest; size: number; subject: Digest | null; createdAt: number; accessedAt: number }>;
+  refs: Array<{ repo: string; digest: Digest; ref: Digest }>;
+  tags: Array<{ repo: string; tag: string; digest: Digest }>;
+  links: Array<{ repo: string; digest: Digest; size: number; createdAt: number; accessedAt: number }>;
+  holds: Array<{ digest: Digest; holder: string; createdAt: number }>;
+}
+
 type ManifestRow = {
   repo: string;
   digest: Digest;
@@ -282,6 +291,48 @@ export class RepositoryIndex {
       updated_at: number;
     }>;
     return rows.map((row) => ({ id: row.id, repo: row.repo, algorithm: row.algorithm, createdAt: row.created_at, updatedAt: row.updated_at }));
+  }
+
+  snapshot(): RegistrySnapshot {
+    const db = this.meta.db;
+    return {
+      manifests: db
+        .prepare("SELECT repo, digest, size, subject, created_at AS createdAt, accessed_at AS accessedAt FROM manifests")
+        .all() as RegistrySnapshot["manifests"],
+      refs: db.prepare("SELECT repo, digest, ref FROM manifest_refs").all() as RegistrySnapshot["refs"],
+      tags: db.prepare("SELECT repo, tag, digest FROM tags").all() as RegistrySnapshot["tags"],
+      links: db
+        .prepare("SELECT repo, digest, size, created_at AS createdAt, accessed_at AS accessedAt FROM blob_links")
+        .all() as RegistrySnapshot["links"],
+      holds: db.prepare("SELECT digest, holder, created_at AS createdAt FROM blob_holds").all() as RegistrySnapshot["holds"],
+    };
+  }
+
+  /** Deletes manifests (with their edges), links and holds that garbage collection found unreachable. */
+  removeUnreachable(plan: { manifests: Array<{ repo: string; digest: Digest }>; links: Array<{ repo: string; digest: Digest }>; holders: string[] }): void {
+    this.meta.tx(() => {
+      const db = this.meta.db;
+      const manifest = db.prepare("DELETE FROM manifests WHERE repo = ? AND digest = ?");
+      const refs = db.prepare("DELETE FROM manifest_refs WHERE repo = ? AND digest = ?");
+      const link = db.prepare("DELETE FROM blob_links WHERE repo = ? AND digest = ?");
+      const hold = db.prepare("DELETE FROM blob_holds WHERE holder = ?");
+      for (const m of plan.manifests) {
+        manifest.run(m.repo, m.digest);
+        refs.run(m.repo, m.digest);
+      }
+      for (const l of plan.links) link.run(l.repo, l.digest);
+      for (const h of plan.holders) hold.run(h);
+    });
+  }
+
+  /** Whether any repository links, records or holds a digest (the check before a blob's bytes are deleted). */
+  isReferenced(digest: Digest): boolean {
+    const db = this.meta.db;
+    return (
+      db.prepare("SELECT 1 FROM blob_links WHERE digest = ? LIMIT 1").get(digest) !== undefined ||
+      db.prepare("SELECT 1 FROM manifests WHERE digest = ? LIMIT 1").get(digest) !== undefined ||
+      db.prepare("SELECT 1 FROM blob_holds WHERE digest = ? LIMIT 1").get(digest) !== undefined
+    );
   }
 
   /** Finishes an upload: links the committed blob, ends the session and drops its hold, together. */

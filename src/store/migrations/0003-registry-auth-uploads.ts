@@ -41,5 +41,7 @@ export const m0003RegistryAuthUploads: Migration = {
     ALTER TABLE manifests ADD COLUMN accessed_at INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX manifest_refs_by_ref ON manifest_refs (repo, ref);
     CREATE INDEX tags_by_digest ON tags (repo, digest);
+    CREATE INDEX manifests_by_digest ON manifests (digest);
+    CREATE INDEX blob_holds_by_holder ON blob_holds (holder);
   `,
 };
