@@ -6,7 +6,8 @@ import { join, posix } from "node:path";
 import { FailedError, InvalidError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { fileTreeSchema, parseWith, type FileTree, type ImageSpec, type Step } from "../core/schemas.js";
-import type { Digest } from "../oci/digest.js";
+import { canonicalJson } from "../core/canonical-json.js";
+import { sha256, type Digest } from "../oci/digest.js";
 import { entriesFromDirectory, packLayer } from "../oci/layer-writer.js";
 import { layerMediaType, MediaType, type Compression } from "../oci/media-types.js";
 import { envToMap, mapToEnv, serializeConfig, serializeManifest, type ImageConfig } from "../oci/manifest.js";
@@ -113,7 +114,8 @@ export class Builder {
         result = force ? await run() : await this.once(key, run);
       }
       state = result;
-      parentKey = key;
+      // After a forced step, later steps key on what it produced: they rebuild unless it came out identical.
+      parentKey = force ? sha256(canonicalJson({ forcedFrom: key, layers: result.layers.map((l) => l.digest), config: result.config })) : key;
       records.push({ key, inputs: record });
       const report: StepReport = { index, text, key, status, durationMs: Math.round(performance.now() - t0), ...(reason ? { reason } : {}) };
       reports.push(report);

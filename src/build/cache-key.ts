@@ -10,8 +10,10 @@ export interface StepInputs {
   buildArgs?: Record<string, string>;
 }
 
+/** The part of a step its result depends on: display names (a copy's source paths) and flags stay outside. */
 export function canonicalStep(step: Step): Record<string, unknown> {
   if (step.op === "run") return { op: "run", shell: step.shell };
+  if (step.op === "copy") return { op: "copy", tree: step.tree, dest: step.dest };
   return step as unknown as Record<string, unknown>;
 }
 

@@ -2,6 +2,7 @@
 // The `slipway` command. Each command lives in its own file and loads what it needs only when it runs, so that
 // client commands start fast.
 import { Command } from "commander";
+import { register as registerBuild } from "./commands/build.js";
 import { register as registerDeploy } from "./commands/deploy.js";
 import { register as registerInvoke } from "./commands/invoke.js";
 import { register as registerPointers } from "./commands/pointers.js";
@@ -10,6 +11,7 @@ import { register as registerServer } from "./commands/server.js";
 const program = new Command();
 program.name("slipway").description("push code and it runs: images by digest, atomic deployments, functions in containers");
 registerServer(program);
+registerBuild(program);
 registerDeploy(program);
 registerInvoke(program);
 registerPointers(program);

@@ -37,52 +37,57 @@ export async function bundleHandler(path: string): Promise<Buffer> {
 }
 
 /**
- * Hashes a local file or directory for a COPY step. Returns the tree (entries relative to what lands in `dest`)
- * and every file's content as a blob. A single file keeps its name unless `dest` names the file itself.
+ * Hashes local files and directories for a COPY step. Returns the tree (entries relative to the directory the step
+ * writes into) and every file's content as a blob. A directory source contributes its contents; a file keeps its
+ * name, unless it is the only source and `dest` (not ending in `/`) names the file itself.
  */
 export async function fileTree(
   contextDir: string,
-  src: string,
+  sources: string[],
   dest: string,
 ): Promise<{ tree: FileTree; dest: string; blobs: Blob[] }> {
-  const abs = resolve(contextDir, src);
-  const rel = relative(contextDir, abs);
-  if (rel.startsWith("..")) throw new InvalidError(`copy source ${src} is outside the app directory ${contextDir}`, { src });
-  const st = await lstat(abs).catch(() => null);
-  if (!st) throw new NotFoundError(`copy source ${src} does not exist (looked in ${contextDir})`, { src });
+  if (sources.length === 0) throw new InvalidError("copy needs at least one source");
   const ignore = await IgnoreRules.load(contextDir);
-  const entries: FileTreeEntry[] = [];
+  const entries = new Map<string, FileTreeEntry>();
   const blobs: Blob[] = [];
+  const resolved = [];
+  for (const src of sources) {
+    const abs = resolve(contextDir, src);
+    if (relative(contextDir, abs).startsWith("..")) throw new InvalidError(`copy source ${src} is outside the app directory ${contextDir}`, { src });
+    const st = await lstat(abs).catch(() => null);
+    if (!st) throw new NotFoundError(`copy source ${src} does not exist (looked in ${contextDir})`, { src });
+    resolved.push({ abs, isDir: st.isDirectory() });
+  }
 
   async function add(absPath: string, entryPath: string): Promise<void> {
     const s = await lstat(absPath);
     const mode = s.mode & 0o7777;
     if (s.isDirectory()) {
-      if (entryPath) entries.push({ type: "dir", path: entryPath, mode });
-      const names = (await readdir(absPath)).sort();
-      for (const name of names) {
+      if (entryPath) entries.set(entryPath, { type: "dir", path: entryPath, mode });
+      for (const name of (await readdir(absPath)).sort()) {
         const childAbs = join(absPath, name);
-        if (ignore.ignores(relative(contextDir, childAbs), (await lstat(childAbs)).isDirectory())) continue;
+        if (ignore.ignores(relative(contextDir, childAbs))) continue;
         await add(childAbs, entryPath ? `${entryPath}/${name}` : name);
       }
     } else if (s.isSymbolicLink()) {
-      entries.push({ type: "symlink", path: entryPath, mode, target: await readlink(absPath) });
+      entries.set(entryPath, { type: "symlink", path: entryPath, mode, target: await readlink(absPath) });
     } else if (s.isFile()) {
       const data = await readFile(absPath);
       const digest = sha256(data);
       blobs.push({ digest, data });
-      entries.push({ type: "file", path: entryPath, mode, size: data.length, digest });
+      entries.set(entryPath, { type: "file", path: entryPath, mode, size: data.length, digest });
     }
   }
 
-  if (st.isDirectory()) {
-    await add(abs, "");
-    return { tree: { entries }, dest, blobs };
+  const single = resolved.length === 1 ? resolved[0]! : null;
+  let dir = dest;
+  if (single && !single.isDir && !dest.endsWith("/")) {
+    // `copy("a.txt", "/app/b.txt")`: dest is the file's own path.
+    dir = dest.slice(0, dest.length - basename(dest).length) || "/";
+    await add(single.abs, basename(dest));
+  } else {
+    for (const r of resolved) await add(r.abs, r.isDir ? "" : basename(r.abs));
   }
-  // A single file: `dest/` or an existing-directory-style dest keeps the name; otherwise dest is the file's path.
-  const intoDir = dest.endsWith("/");
-  const name = intoDir ? basename(abs) : basename(dest);
-  const dir = intoDir ? dest : dest.slice(0, dest.length - basename(dest).length) || "/";
-  await add(abs, name);
-  return { tree: { entries }, dest: dir, blobs };
+  const sorted = [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { tree: { entries: sorted }, dest: dir, blobs };
 }

@@ -7,6 +7,8 @@ export interface ClientOptions {
   token?: string;
 }
 
+export type StreamItem = { type: "event"; event: unknown } | { type: "result"; result: unknown };
+
 export interface InvokeOptions {
   version?: number;
   deployment?: string;
@@ -70,8 +72,17 @@ export class Client {
   }
 
   /** Starts a deploy and yields its progress events; the last item is the result (or an error is thrown). */
-  async *deploy(request: unknown): AsyncGenerator<{ type: "event"; event: unknown } | { type: "result"; result: unknown }> {
-    const res = await this.fetch("/api/v1/deploy", {
+  deploy(request: unknown): AsyncGenerator<StreamItem> {
+    return this.stream("/api/v1/deploy", request);
+  }
+
+  /** Builds an app's images without making a version; yields progress events, then the result. */
+  build(request: unknown): AsyncGenerator<StreamItem> {
+    return this.stream("/api/v1/build", request);
+  }
+
+  private async *stream(path: string, request: unknown): AsyncGenerator<StreamItem> {
+    const res = await this.fetch(path, {
       method: "POST",
       body: JSON.stringify(request),
       headers: { "content-type": "application/json" },
@@ -93,10 +104,10 @@ export class Client {
         const msg = JSON.parse(line) as { type: string; event?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; details?: unknown } };
         if (msg.type === "error") throw errorFromWire(msg.error ?? {});
         if (msg.type === "result") finished = true;
-        yield msg as { type: "event"; event: unknown } | { type: "result"; result: unknown };
+        yield msg as StreamItem;
       }
     }
-    if (!finished) throw new UnavailableError("the server closed the deploy stream before it finished");
+    if (!finished) throw new UnavailableError(`the server closed the ${path} stream before it finished`);
   }
 
   async invoke(app: string, fn: string, input: unknown, options: InvokeOptions = {}): Promise<InvokeResponse> {

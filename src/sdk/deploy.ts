@@ -9,7 +9,7 @@ import type { ImageSpec, Step } from "../core/schemas.js";
 import { sha256 } from "../oci/digest.js";
 import type { App } from "./app.js";
 import { bundleHandler, fileTree, type Blob } from "./bundle.js";
-import type { Client } from "./client.js";
+import type { Client, StreamItem } from "./client.js";
 import type { Image } from "./image.js";
 import { loadAppFile } from "./load-app.js";
 
@@ -19,6 +19,8 @@ export interface DeployParams {
   deployment?: string;
   promote?: boolean;
   forceBuild?: boolean;
+  /** Values for build arguments the images declare with `.arg(name)`. */
+  buildArgs?: Record<string, string>;
   onEvent?: (event: unknown) => void;
 }
 
@@ -60,7 +62,7 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
     if (!imageName) {
       imageName = name;
       imageNames.set(fn.params.image, imageName);
-      images[imageName] = await imageSpec(fn.params.image, dir, blobs);
+      images[imageName] = await imageSpec(fn.params.image, dir, blobs, params.buildArgs ?? {});
     }
     const { image: _image, handler: _handler, ...settings } = fn.params;
     functions[name] = { ...settings, image: imageName, handler: fn.params.handler };
@@ -81,7 +83,7 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
   };
 }
 
-async function imageSpec(image: Image, dir: string, blobs: Blob[]): Promise<ImageSpec> {
+async function imageSpec(image: Image, dir: string, blobs: Blob[], buildArgs: Record<string, string>): Promise<ImageSpec> {
   const steps: Step[] = [];
   for (const draft of image.steps) {
     if (draft.op === "base" && draft.source.kind === "tarball") {
@@ -100,12 +102,12 @@ async function imageSpec(image: Image, dir: string, blobs: Blob[]): Promise<Imag
       const treeBytes = Buffer.from(canonicalJson(t.tree));
       const tree = sha256(treeBytes);
       blobs.push({ digest: tree, data: treeBytes });
-      steps.push({ op: "copy", src: draft.src, tree, dest: t.dest });
+      steps.push({ op: "copy", src: draft.src.join(" "), tree, dest: t.dest });
     } else {
       steps.push(draft as Step);
     }
   }
-  return { version: 1, steps, buildArgs: { ...image.buildArgs } };
+  return { version: 1, steps, buildArgs: { ...image.buildArgs, ...buildArgs } };
 }
 
 async function gitSource(dir: string): Promise<{ gitCommit?: string; dirty?: boolean }> {
@@ -132,13 +134,27 @@ export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number
   return uploaded;
 }
 
-/** Loads, uploads and deploys an app file; yields the server's progress events and returns its result. */
+/** Loads, uploads and deploys an app file; passes the server's progress events on and returns its result. */
 export async function deployAppFile(client: Client, file: string, params: DeployParams = {}): Promise<unknown> {
+  return sendAppFile(client, file, params, (request) => client.deploy(request));
+}
+
+/** Loads and uploads an app file and builds its images without making a version. */
+export async function buildAppFile(client: Client, file: string, params: DeployParams = {}): Promise<unknown> {
+  return sendAppFile(client, file, params, (request) => client.build(request));
+}
+
+async function sendAppFile(
+  client: Client,
+  file: string,
+  params: DeployParams,
+  send: (request: PreparedDeploy["request"]) => AsyncGenerator<StreamItem>,
+): Promise<unknown> {
   const { app, path, dir } = await loadAppFile(file);
   const prepared = await prepareDeploy(app, path, dir, params);
   await uploadBlobs(client, prepared.blobs);
   let result: unknown;
-  for await (const msg of client.deploy(prepared.request)) {
+  for await (const msg of send(prepared.request)) {
     if (msg.type === "event") params.onEvent?.(msg.event);
     else result = msg.result;
   }

@@ -34,7 +34,7 @@ export class IgnoreRules {
   }
 
   /** Whether a path relative to the app directory is excluded. A path under an excluded directory is too. */
-  ignores(path: string, _isDir: boolean): boolean {
+  ignores(path: string): boolean {
     let ignored = false;
     for (const rule of this.rules) {
       if (rule.re.test(path) || parents(path).some((p) => rule.re.test(p))) ignored = !rule.negate;

@@ -4,7 +4,7 @@
 export type ImageStepDraft =
   | { op: "base"; source: { kind: "scratch" } | { kind: "debian"; suite: string; mirror?: string } | { kind: "tarball"; path: string } }
   | { op: "run"; shell: string; forceBuild?: boolean }
-  | { op: "copy"; src: string; dest: string }
+  | { op: "copy"; src: string[]; dest: string }
   | { op: "env"; vars: Record<string, string> }
   | { op: "workdir"; path: string }
   | { op: "user"; user: string }
@@ -64,9 +64,12 @@ export class Image {
     return this.with({ op: "user", user });
   }
 
-  /** Copies a local file or directory (relative to the app file) into the image, as one layer. */
-  copy(src: string, dest: string): Image {
-    return this.with({ op: "copy", src, dest });
+  /**
+   * Copies local files or directories (relative to the app file) into the image, as one layer. A directory's
+   * contents land in `dest`; with several sources, or a `dest` ending in `/`, files keep their names under `dest`.
+   */
+  copy(src: string | string[], dest: string): Image {
+    return this.with({ op: "copy", src: Array.isArray(src) ? [...src] : [src], dest });
   }
 
   cmd(args: string[]): Image {

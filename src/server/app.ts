@@ -1,8 +1,8 @@
 // The HTTP app as a value built from its dependencies: the control-plane API under /api/v1 (and, registered by
 // the registry module, /v2/). Handlers parse, call a service, and map the result; errors map in http-errors.ts.
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
-import { parseWith } from "../core/schemas.js";
+import { deployRequestSchema, parseWith } from "../core/schemas.js";
 import { InvalidError } from "../core/errors.js";
 import { parseDigest } from "../oci/digest.js";
 import type { Slipway } from "./context.js";
@@ -49,17 +49,12 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
 
     api.post("/api/v1/deploy", async (request, reply) => {
       const body = parseJsonBody(request.body);
-      reply.hijack();
-      const raw = reply.raw;
-      raw.writeHead(200, { "content-type": "application/x-ndjson" });
-      const write = (line: unknown) => raw.write(JSON.stringify(line) + "\n");
-      try {
-        const outcome = await sw.deployService.deploy(body, actorOf(request), (event) => write({ type: "event", event }));
-        write({ type: "result", result: outcome });
-      } catch (err) {
-        write({ type: "error", error: toSlipwayError(err).toJSON() });
-      }
-      raw.end();
+      await streamNdjson(reply, (emit) => sw.deployService.deploy(body, actorOf(request), emit));
+    });
+
+    api.post("/api/v1/build", async (request, reply) => {
+      const body = parseWith(deployRequestSchema, parseJsonBody(request.body), "build request");
+      await streamNdjson(reply, async (emit) => ({ app: body.app, images: await sw.buildService.buildImages(body, emit) }));
     });
 
     api.get("/api/v1/apps", async () => ({ apps: sw.meta.db.prepare("SELECT name FROM apps ORDER BY name").all() }));
@@ -129,6 +124,21 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
   });
 
   return app;
+}
+
+/** Streams progress events as NDJSON lines, then one `result` (or `error`) line: long operations stay observable. */
+async function streamNdjson(reply: FastifyReply, run: (emit: (event: unknown) => void) => Promise<unknown>): Promise<void> {
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { "content-type": "application/x-ndjson" });
+  const write = (line: unknown) => raw.write(JSON.stringify(line) + "\n");
+  try {
+    const result = await run((event) => write({ type: "event", event }));
+    write({ type: "result", result });
+  } catch (err) {
+    write({ type: "error", error: toSlipwayError(err).toJSON() });
+  }
+  raw.end();
 }
 
 function parseJsonBody(body: unknown): unknown {

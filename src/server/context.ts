@@ -25,6 +25,7 @@ import { FsBlobStore } from "../store/blob-store.js";
 import { CacheIndex } from "../store/cache-index.js";
 import { MetadataStore } from "../store/metadata-store.js";
 import { RepositoryIndex } from "../store/repository-index.js";
+import { BuildService } from "./build-service.js";
 import { DeployService } from "./deploy-service.js";
 import { InvokeService } from "./invoke-service.js";
 
@@ -43,6 +44,7 @@ export interface Slipway {
   versions: Versions;
   deployments: Deployments;
   worker: Worker;
+  buildService: BuildService;
   deployService: DeployService;
   invokeService: InvokeService;
   adminTokenPath: string;
@@ -77,6 +79,7 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
   const versions = new Versions(apps);
   const deployments = new Deployments(apps, versions);
   const worker = new Worker({ blobs, snapshots, executor, containersRoot, codeRoot: join(dataDir, "code"), runtimeDir });
+  const buildService = new BuildService({ builder });
   const adminTokenPath = join(dataDir, "admin-token");
   const adminToken = await ensureAdminToken(adminTokenPath);
   return {
@@ -89,7 +92,8 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
     versions,
     deployments,
     worker,
-    deployService: new DeployService({ builder, versions, deployments, blobs }),
+    buildService,
+    deployService: new DeployService({ buildService, versions, deployments, blobs }),
     invokeService: new InvokeService({ versions, deployments, worker }),
     adminTokenPath,
     authenticate(header) {

@@ -3,12 +3,12 @@
 import { InvalidError, NotFoundError } from "../core/errors.js";
 import { checkName } from "../core/ids.js";
 import { codeBundleSchema, deployRequestSchema, parseWith, type DeployRequest } from "../core/schemas.js";
-import type { Builder, BuildEvent, BuildResult } from "../build/builder.js";
+import type { BuildEventOf, BuildService, ImageBuilds } from "./build-service.js";
 import type { Deployments, MoveResult } from "../deploy/deployments.js";
 import { releaseDigest, type FunctionRelease, type Version, type VersionContent, type Versions } from "../deploy/versions.js";
 import type { FsBlobStore } from "../store/blob-store.js";
 
-export type DeployEvent = { type: "build"; image: string; event: BuildEvent } | { type: "message"; text: string };
+export type DeployEvent = BuildEventOf | { type: "message"; text: string };
 
 export interface DeployOutcome {
   app: string;
@@ -18,13 +18,13 @@ export interface DeployOutcome {
   releaseDigest: string;
   created: boolean;
   moved: MoveResult | null;
-  images: Record<string, { digest: string; steps: BuildResult["steps"]; durationMs: number }>;
+  images: ImageBuilds;
   durationMs: number;
 }
 
 export class DeployService {
   constructor(
-    private readonly deps: { builder: Builder; versions: Versions; deployments: Deployments; blobs: FsBlobStore },
+    private readonly deps: { buildService: BuildService; versions: Versions; deployments: Deployments; blobs: FsBlobStore },
   ) {}
 
   async deploy(raw: unknown, actor: string, onEvent: (e: DeployEvent) => void = () => undefined): Promise<DeployOutcome> {
@@ -45,17 +45,7 @@ export class DeployService {
       if (!(await this.deps.blobs.stat(file))) throw new NotFoundError(`code file ${name} (${file}) was not uploaded`, { file: name });
     }
 
-    const images: DeployOutcome["images"] = {};
-    for (const [name, spec] of Object.entries(req.images)) {
-      if (!Object.values(req.functions).some((f) => f.image === name)) continue;
-      const result = await this.deps.builder.build(spec, {
-        image: `${req.app}/${name}`,
-        repo: req.app,
-        forceBuild: req.forceBuild,
-        onEvent: (event) => onEvent({ type: "build", image: name, event }),
-      });
-      images[name] = { digest: result.digest, steps: result.steps, durationMs: result.durationMs };
-    }
+    const images = await this.deps.buildService.buildImages(req, onEvent);
 
     const functions: Record<string, FunctionRelease> = {};
     for (const [name, f] of Object.entries(req.functions)) {

@@ -1,7 +1,8 @@
 // `slipway deploy APP_FILE`: build (cached), upload code, make a version, flip the deployment.
 import type { Command } from "commander";
 import { clientFrom, loadConfig } from "../config.js";
-import { runCommand, type Output } from "../output.js";
+import { buildArgs, showBuildEvent } from "../build-progress.js";
+import { runCommand } from "../output.js";
 
 interface DeployResult {
   app: string;
@@ -20,8 +21,9 @@ export function register(program: Command): void {
     .option("-d, --deployment <name>", "deployment to move", "main")
     .option("--no-promote", "create the version without moving any deployment")
     .option("--force-build", "rebuild every step without using the cache")
+    .option("--build-arg <KEY=VALUE...>", "value of a build argument the images declare with .arg()")
     .option("--json", "print the result as JSON")
-    .action(async (appFile: string, opts: { deployment: string; promote: boolean; forceBuild?: boolean; json?: boolean }) => {
+    .action(async (appFile: string, opts: { deployment: string; promote: boolean; forceBuild?: boolean; buildArg?: string[]; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const { deployAppFile } = await import("../../sdk/deploy.js");
         const client = clientFrom(loadConfig());
@@ -29,32 +31,12 @@ export function register(program: Command): void {
           deployment: opts.deployment,
           promote: opts.promote,
           forceBuild: Boolean(opts.forceBuild),
-          onEvent: (e) => showEvent(out, e),
+          buildArgs: buildArgs(opts.buildArg),
+          onEvent: (e) => showBuildEvent(out, e),
         })) as DeployResult;
         out.result(result, () => summary(result));
       });
     });
-}
-
-function showEvent(out: Output, raw: unknown): void {
-  const e = raw as { type: string; image?: string; text?: string; event?: Record<string, unknown> };
-  if (e.type === "message" && e.text) return out.progress(e.text);
-  if (e.type !== "build" || !e.event) return;
-  const ev = e.event as {
-    type: string;
-    index: number;
-    total: number;
-    text?: string;
-    line?: string;
-    report?: { index: number; text: string; status: string; durationMs: number; reason?: string };
-  };
-  if (ev.type === "step-done" && ev.report) {
-    const r = ev.report;
-    const status = r.status === "hit" ? "CACHED" : "BUILT ";
-    out.progress(`[${e.image} ${r.index + 1}/${ev.total}] ${status} ${(r.durationMs / 1000).toFixed(2)}s  ${r.text}${r.reason ? `\n      miss: ${r.reason}` : ""}`);
-  } else if (ev.type === "log" && ev.line !== undefined) {
-    out.progress(`      │ ${ev.line}`);
-  }
 }
 
 function summary(r: DeployResult): string {

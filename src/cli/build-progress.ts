@@ -1,0 +1,37 @@
+// Build progress as people read it (one line per step: CACHED/BUILT, time, step, and why a miss missed), shared
+// by `deploy` and `build`; and `--build-arg KEY=VALUE` parsing.
+import { InvalidError } from "../core/errors.js";
+import type { Output } from "./output.js";
+
+interface StepReport {
+  index: number;
+  text: string;
+  status: string;
+  durationMs: number;
+  reason?: string;
+}
+
+export function showBuildEvent(out: Output, raw: unknown, options: { explainHits?: boolean } = {}): void {
+  const e = raw as { type: string; image?: string; text?: string; event?: Record<string, unknown> };
+  if (e.type === "message" && e.text) return out.progress(e.text);
+  if (e.type !== "build" || !e.event) return;
+  const ev = e.event as { type: string; total: number; line?: string; report?: StepReport };
+  if (ev.type === "step-done" && ev.report) {
+    const r = ev.report;
+    const status = r.status === "hit" ? "CACHED" : "BUILT ";
+    const why = r.reason ? `\n      miss: ${r.reason}` : options.explainHits && r.status === "hit" ? "\n      hit: step, inputs and earlier steps unchanged" : "";
+    out.progress(`[${e.image} ${r.index + 1}/${ev.total}] ${status} ${(r.durationMs / 1000).toFixed(2)}s  ${r.text}${why}`);
+  } else if (ev.type === "log" && ev.line !== undefined) {
+    out.progress(`      │ ${ev.line}`);
+  }
+}
+
+export function buildArgs(pairs: string[] | undefined): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new InvalidError(`--build-arg ${JSON.stringify(pair)} must be KEY=VALUE`);
+    args[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return args;
+}

@@ -1,0 +1,218 @@
+// The build cache through the SDK and a real server: cases BC1–BC5 of ../shared/corpus/cases.md, ignore files,
+// reproducible images across data directories, concurrent builds, forced rebuilds and miss explanations.
+import { mkdtemp, readFile, rename, stat, utimes, writeFile, mkdir, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildAppFile } from "../src/sdk/deploy.js";
+import { Client } from "../src/sdk/client.js";
+import { startServer, type RunningServer } from "../src/server/main.js";
+import { busyboxTarball } from "./helpers/busybox.js";
+import { removeDataDir } from "./helpers/cli.js";
+import { announceSkip, containerSkipReason } from "./helpers/env.js";
+
+const skip = announceSkip("build cache (runc RUN steps)", containerSkipReason());
+
+interface Step {
+  text: string;
+  status: "hit" | "miss";
+  reason?: string;
+}
+interface Built {
+  app: string;
+  images: Record<string, { digest: string; steps: Step[] }>;
+}
+
+async function newServer(): Promise<RunningServer> {
+  return startServer({ host: "127.0.0.1", port: 0, dataDir: await mkdtemp(join(tmpdir(), "slipway-cache-")) });
+}
+
+describe.skipIf(skip)("build cache", () => {
+  let server: RunningServer;
+  let client: Client;
+  let dir: string;
+  let token: string;
+
+  /** Writes an app whose one function uses the image built by `imageExpr` (TypeScript over `base`). */
+  async function writeApp(imageExpr: string, file = "app.ts"): Promise<string> {
+    const path = join(dir, file);
+    await writeFile(
+      path,
+      `import { App, Image } from "slipway";
+const base = Image.fromTarball("./busybox.tar");
+export const app = new App("cache");
+app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
+`,
+    );
+    return path;
+  }
+
+  const build = async (file: string, params: { buildArgs?: Record<string, string>; forceBuild?: boolean } = {}, on = client) =>
+    ((await buildAppFile(on, file, params)) as Built).images.f!;
+  const statuses = (b: { steps: Step[] }) => b.steps.map((s) => s.status);
+
+  /** Reads a file out of the snapshot of the image's top layer that holds it. */
+  async function fileInImage(srv: RunningServer, digest: string, path: string): Promise<string> {
+    const manifest = JSON.parse((await srv.slipway.blobs.readBuffer(digest as `sha256:${string}`)).toString());
+    const config = JSON.parse((await srv.slipway.blobs.readBuffer(manifest.config.digest)).toString());
+    for (const diffId of [...config.rootfs.diff_ids].reverse()) {
+      const p = join(srv.slipway.snapshots.pathOf(diffId), path);
+      if (await stat(p).catch(() => null)) return readFile(p, "utf8");
+    }
+    throw new Error(`${path} is in no layer of ${digest}`);
+  }
+
+  beforeAll(async () => {
+    server = await newServer();
+    token = (await readFile(server.slipway.adminTokenPath, "utf8")).trim();
+    client = new Client({ url: server.url, token });
+    dir = await mkdtemp(join(tmpdir(), "slipway-cache-app-"));
+    await busyboxTarball(dir);
+    await writeFile(join(dir, "handler.ts"), "export default () => null;\n");
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    if (server) await removeDataDir(server.slipway.dataDir);
+  });
+
+  it("BC1: every source is in the key: a change to the second file of a copy, or a renamed file, misses", async () => {
+    await mkdir(join(dir, "bc1/tree"), { recursive: true });
+    await writeFile(join(dir, "bc1/dep.txt"), "dep\n");
+    await writeFile(join(dir, "bc1/dep.lock"), "lock 1\n");
+    await writeFile(join(dir, "bc1/tree/one"), "1\n");
+    const app = await writeApp(`base.copy(["bc1/dep.txt", "bc1/dep.lock"], "/w/").copy("bc1/tree", "/t")`);
+    const first = await build(app);
+    expect(statuses(await build(app))).toEqual(["hit", "hit", "hit"]);
+
+    await writeFile(join(dir, "bc1/dep.lock"), "lock 2\n");
+    const changed = await build(app);
+    expect(statuses(changed)).toEqual(["hit", "miss", "miss"]);
+    expect(changed.steps[1]!.reason).toMatch(/copied files changed: dep\.lock changed \(sha256:\w+ mode 644 → sha256:\w+ mode 644\)/);
+    expect(changed.steps[2]!.reason).toBe("an earlier step changed");
+
+    await rename(join(dir, "bc1/tree/one"), join(dir, "bc1/tree/uno"));
+    const renamed = await build(app);
+    expect(statuses(renamed)).toEqual(["hit", "hit", "miss"]);
+    expect(renamed.steps[2]!.reason).toContain("uno added");
+    expect(renamed.steps[2]!.reason).toContain("one removed");
+    expect(renamed.digest).not.toBe(first.digest);
+  });
+
+  it("BC2 and BC3: content decides, not mtime", async () => {
+    await mkdir(join(dir, "bc2"), { recursive: true });
+    const file = join(dir, "bc2/data");
+    await writeFile(file, "AAAA");
+    const when = new Date("2024-01-01T00:00:00Z");
+    await utimes(file, when, when);
+    const app = await writeApp(`base.copy("bc2", "/d")`);
+    const a = await build(app);
+    await writeFile(file, "BBBB");
+    await utimes(file, when, when);
+    const b = await build(app);
+    expect(statuses(b)).toEqual(["hit", "miss"]);
+    expect(await fileInImage(server, b.digest, "d/data")).toBe("BBBB");
+
+    // A fresh clone touches every file: nothing rebuilds and the digest stays.
+    const later = new Date();
+    for (const name of await readdir(join(dir, "bc2"))) await utimes(join(dir, "bc2", name), later, later);
+    await utimes(join(dir, "busybox.tar"), later, later);
+    const c = await build(app);
+    expect(statuses(c)).toEqual(["hit", "hit"]);
+    expect(c.digest).toBe(b.digest);
+    expect(c.digest).not.toBe(a.digest);
+  });
+
+  it("BC4: build arguments invalidate from where they are declared; undeclared ones change nothing", async () => {
+    await writeFile(join(dir, "a"), "a\n");
+    const declaredFirst = await writeApp(`base.arg("V").copy("a", "/a").run("true").run("echo $V > /v")`);
+    const v1 = await build(declaredFirst, { buildArgs: { V: "1" } });
+    expect(await fileInImage(server, v1.digest, "v")).toBe("1\n");
+    const v2 = await build(declaredFirst, { buildArgs: { V: "2" } });
+    expect(statuses(v2)).toEqual(["hit", "hit", "hit", "miss", "miss"]);
+    expect(v2.steps[3]!.reason).toBe('build argument changed: V "1" → "2"');
+    expect(await fileInImage(server, v2.digest, "v")).toBe("2\n");
+
+    const declaredLater = await writeApp(`base.copy("a", "/a").run("true").arg("V").run("echo $V > /v")`, "later.ts");
+    await build(declaredLater, { buildArgs: { V: "1" } });
+    const later = await build(declaredLater, { buildArgs: { V: "2" } });
+    expect(statuses(later)).toEqual(["hit", "hit", "hit", "hit", "miss"]);
+
+    const undeclared = await build(declaredLater, { buildArgs: { V: "2", OTHER: "x" } });
+    expect(statuses(undeclared)).toEqual(["hit", "hit", "hit", "hit", "hit"]);
+    expect(undeclared.digest).toBe(later.digest);
+  });
+
+  it("honours ignore files: excluded files are not copied and changing them changes nothing", async () => {
+    await mkdir(join(dir, "ign"), { recursive: true });
+    await writeFile(join(dir, ".slipwayignore"), "ign/*.log\n");
+    await writeFile(join(dir, "ign/keep.txt"), "keep\n");
+    await writeFile(join(dir, "ign/debug.log"), "noise 1\n");
+    const app = await writeApp(`base.copy("ign", "/i")`);
+    const first = await build(app);
+    await writeFile(join(dir, "ign/debug.log"), "noise 2\n");
+    const second = await build(app);
+    expect(statuses(second)).toEqual(["hit", "hit"]);
+    expect(second.digest).toBe(first.digest);
+    await expect(fileInImage(server, first.digest, "i/debug.log")).rejects.toThrow(/in no layer/);
+    expect(await fileInImage(server, first.digest, "i/keep.txt")).toBe("keep\n");
+  });
+
+  it("BC5: the same steps on two fresh servers give byte-identical layers and the same image digest", async () => {
+    await mkdir(join(dir, "bc5"), { recursive: true });
+    await writeFile(join(dir, "bc5/app.js"), "console.log('hi')\n");
+    const app = await writeApp(
+      `base.workdir("/srv/app").copy("bc5", "/srv/app").run("mkdir -p /data && echo made > /data/x && ln -s /data/x /data/y && rm /bin/vi").env({ A: "1" })`,
+      "bc5.ts",
+    );
+    const other = await newServer();
+    try {
+      const here = await build(app);
+      const there = await build(app, {}, new Client({ url: other.url, token: (await readFile(other.slipway.adminTokenPath, "utf8")).trim() }));
+      expect(there.digest).toBe(here.digest);
+      expect(statuses(there).every((s) => s === "miss")).toBe(true);
+      const manifest = JSON.parse((await server.slipway.blobs.readBuffer(here.digest as `sha256:${string}`)).toString());
+      for (const layer of manifest.layers) {
+        expect((await other.slipway.blobs.readBuffer(layer.digest)).equals(await server.slipway.blobs.readBuffer(layer.digest))).toBe(true);
+      }
+    } finally {
+      await other.close();
+      await removeDataDir(other.slipway.dataDir);
+    }
+  });
+
+  it("two builds of one image at once execute each step once", async () => {
+    const app = await writeApp(`base.run("sleep 1; head -c 16 /dev/urandom | od -x > /random")`, "concurrent.ts");
+    const [a, b] = await Promise.all([build(app), build(app)]);
+    expect(a.digest).toBe(b.digest);
+    expect(await fileInImage(server, a.digest, "random")).toBe(await fileInImage(server, b.digest, "random"));
+  });
+
+  it("forced rebuilds, of one step or a whole build, leave the cache entries other builds use", async () => {
+    const step = `base.run("head -c 16 /dev/urandom | od -x > /random").run("echo after > /after")`;
+    const app = await writeApp(step, "force.ts");
+    const cached = await build(app);
+    const forcedOne = await writeApp(step.replace(`od -x > /random")`, `od -x > /random", { forceBuild: true })`), "force-one.ts");
+    const one = await build(forcedOne);
+    expect(statuses(one)).toEqual(["hit", "miss", "miss"]);
+    expect(one.steps[1]!.reason).toBe("forced rebuild");
+    expect(one.digest).not.toBe(cached.digest);
+
+    const whole = await build(app, { forceBuild: true });
+    expect(statuses(whole)).toEqual(["miss", "miss", "miss"]);
+    expect(whole.digest).not.toBe(cached.digest);
+
+    const again = await build(app);
+    expect(statuses(again)).toEqual(["hit", "hit", "hit"]);
+    expect(again.digest).toBe(cached.digest);
+  });
+
+  it("explains a changed step text", async () => {
+    const app = await writeApp(`base.run("echo one > /x")`, "explain.ts");
+    await build(app);
+    await writeApp(`base.run("echo two > /x")`, "explain.ts");
+    const changed = await build(app);
+    expect(changed.steps[1]!.reason).toBe('step changed: was "RUN echo one > /x"');
+  });
+});
+
