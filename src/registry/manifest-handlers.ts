@@ -4,6 +4,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { newId } from "../core/ids.js";
 import { digestOf, parseDigest, type Digest } from "../oci/digest.js";
+import type { SizeMismatch } from "../store/repository-index.js";
 import type { RegistryContext } from "./context.js";
 import { RegistryError } from "./errors.js";
 import { parseManifest } from "./manifest-parse.js";
@@ -47,34 +48,29 @@ export async function putManifest(ctx: RegistryContext, request: FastifyRequest,
   }
   const parsed = parseManifest(bytes, request.headers["content-type"]);
 
+  const refs = { repo: name, blobs: parsed.blobs, children: parsed.children };
+  // Checked before the bytes are stored (a refused manifest leaves nothing behind), and again in the transaction
+  // that records it (so a delete racing this push cannot leave a manifest naming something gone).
+  refuseBroken(name, ctx.repos.checkManifestRefs(refs));
   // Held from before the bytes land until the record names them, so a collection running now leaves them be.
   const holder = newId("m");
   ctx.repos.hold(digest, holder);
   try {
     if (!(await ctx.blobs.stat(digest))) await ctx.blobs.put(bytes, digest);
-    const { missing, wrongSize } = ctx.repos.putManifestChecked({
-      repo: name,
-      digest,
-      mediaType: parsed.mediaType,
-      size: bytes.length,
-      refs: [...parsed.blobs, ...parsed.children].map((r) => r.digest),
-      blobs: parsed.blobs,
-      children: parsed.children,
-      artifactType: parsed.artifactType,
-      subject: parsed.subject,
-      annotations: parsed.annotations,
-      tags,
-    });
-    if (missing.length > 0) {
-      throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest names ${missing.length === 1 ? "a blob" : "blobs"} not in repository ${name}: ${missing.join(", ")}`, {
-        detail: missing.map((digest) => ({ digest })),
-      });
-    }
-    if (wrongSize.length > 0) {
-      throw new RegistryError("MANIFEST_INVALID", `manifest gives the wrong size for ${wrongSize.map((w) => `${w.digest} (${w.actual} bytes, not ${w.declared})`).join(", ")}`, {
-        detail: wrongSize,
-      });
-    }
+    refuseBroken(
+      name,
+      ctx.repos.putManifestChecked({
+        ...refs,
+        digest,
+        mediaType: parsed.mediaType,
+        size: bytes.length,
+        refs: [...parsed.blobs, ...parsed.children].map((r) => r.digest),
+        artifactType: parsed.artifactType,
+        subject: parsed.subject,
+        annotations: parsed.annotations,
+        tags,
+      }),
+    );
   } finally {
     ctx.repos.release(holder);
   }
@@ -82,6 +78,20 @@ export async function putManifest(ctx: RegistryContext, request: FastifyRequest,
   if (parsed.subject) reply.header("oci-subject", parsed.subject);
   if (byDigest && tags.length > 0) reply.header("oci-tag", tags.join(", "));
   return reply.send();
+}
+
+function refuseBroken(name: string, problems: { missing: Digest[]; wrongSize: SizeMismatch[] }): void {
+  const { missing, wrongSize } = problems;
+  if (missing.length > 0) {
+    throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest names ${missing.length === 1 ? "a blob" : "blobs"} not in repository ${name}: ${missing.join(", ")}`, {
+      detail: missing.map((digest) => ({ digest })),
+    });
+  }
+  if (wrongSize.length > 0) {
+    throw new RegistryError("MANIFEST_INVALID", `manifest gives the wrong size for ${wrongSize.map((w) => `${w.digest} (${w.actual} bytes, not ${w.declared})`).join(", ")}`, {
+      detail: wrongSize,
+    });
+  }
 }
 
 /** Tags given as ?tag= on a PUT by digest (distribution-spec end-7b). */

@@ -148,20 +148,26 @@ export class RepositoryIndex {
    */
   putManifestChecked(m: CheckedPutManifest): { missing: Digest[]; wrongSize: SizeMismatch[] } {
     return this.meta.tx(() => {
-      const missing: Digest[] = [];
-      const wrongSize: SizeMismatch[] = [];
-      const link = this.meta.db.prepare("SELECT size FROM blob_links WHERE repo = ? AND digest = ?");
-      const manifest = this.meta.db.prepare("SELECT size FROM manifests WHERE repo = ? AND digest = ?");
-      const check = (query: typeof link, ref: { digest: Digest; size: number }) => {
-        const row = query.get(m.repo, ref.digest) as { size: number } | undefined;
-        if (!row) missing.push(ref.digest);
-        else if (row.size !== ref.size) wrongSize.push({ digest: ref.digest, declared: ref.size, actual: row.size });
-      };
-      for (const ref of m.blobs) check(link, ref);
-      for (const ref of m.children) check(manifest, ref);
-      if (missing.length === 0 && wrongSize.length === 0) this.writeManifest(m);
-      return { missing, wrongSize };
+      const problems = this.checkManifestRefs(m);
+      if (problems.missing.length === 0 && problems.wrongSize.length === 0) this.writeManifest(m);
+      return problems;
     });
+  }
+
+  /** What putManifestChecked would refuse, without writing anything. */
+  checkManifestRefs(m: Pick<CheckedPutManifest, "repo" | "blobs" | "children">): { missing: Digest[]; wrongSize: SizeMismatch[] } {
+    const missing: Digest[] = [];
+    const wrongSize: SizeMismatch[] = [];
+    const link = this.meta.db.prepare("SELECT size FROM blob_links WHERE repo = ? AND digest = ?");
+    const manifest = this.meta.db.prepare("SELECT size FROM manifests WHERE repo = ? AND digest = ?");
+    const check = (query: typeof link, ref: { digest: Digest; size: number }) => {
+      const row = query.get(m.repo, ref.digest) as { size: number } | undefined;
+      if (!row) missing.push(ref.digest);
+      else if (row.size !== ref.size) wrongSize.push({ digest: ref.digest, declared: ref.size, actual: row.size });
+    };
+    for (const ref of m.blobs) check(link, ref);
+    for (const ref of m.children) check(manifest, ref);
+    return { missing, wrongSize };
   }
 
   private writeManifest(m: PutManifest): void {
