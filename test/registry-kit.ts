@@ -95,3 +95,36 @@ export async function pushManifest(send: Send, repo: string, reference: string, 
   if (res.status !== 201) throw new Error(`manifest push to ${repo}:${reference} answered ${res.status}: ${res.body.toString()}`);
   return res;
 }
+
+/**
+ * Writes an OCI image layout (oci-layout, index.json, blobs/) holding one image tagged `tag`, for clients such as
+ * skopeo to push from. Layers are gzip-compressed tars; the config runs `cmd` by default.
+ */
+export async function writeOciLayout(dir: string, tag: string, layerTars: Buffer[], cmd: string[] = ["/bin/sh"]): Promise<ImageParts> {
+  const { gzipSync } = await import("node:zlib");
+  const { mkdir, writeFile } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const diffIds = layerTars.map((t) => content(t).digest);
+  const layers = layerTars.map((t) => content(gzipSync(t, { level: 1 })));
+  const config = content(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Cmd: cmd, Env: ["PATH=/bin"] },
+      rootfs: { type: "layers", diff_ids: diffIds },
+      history: layers.map(() => ({ created_by: "slipway test" })),
+    }),
+  );
+  const manifest = imageManifest(config, layers);
+  await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+  for (const c of [config, manifest, ...layers]) await writeFile(join(dir, "blobs", "sha256", c.digest.slice(7)), c.bytes);
+  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  await writeFile(
+    join(dir, "index.json"),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ ...descriptorOf(manifest, MediaType.ociManifest), annotations: { "org.opencontainers.image.ref.name": tag } }],
+    }),
+  );
+  return { config, layers, manifest };
+}

@@ -21,6 +21,8 @@ export function registryPlugin(deps: RegistryDeps): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     const uploads = deps.uploads ?? new UploadSessions(deps.blobs, deps.repos);
     if (!deps.uploads) app.addHook("onClose", async () => uploads.close());
+    // After a crash, sessions whose bytes never reached the disk are dropped; the rest resume where they stopped.
+    await uploads.recover();
     const ctx: RegistryContext = {
       blobs: deps.blobs,
       repos: deps.repos,
