@@ -1,6 +1,6 @@
 // Writes OCI layer tars deterministically: entries in sorted order, mtimes clamped to the epoch, no user or group
 // names, fixed compression settings. Equal inputs give byte-identical layers on any builder.
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
@@ -20,7 +20,8 @@ interface Owned {
 }
 export type LayerEntry =
   | (Owned & { type: "dir" })
-  | (Owned & { type: "file"; size: number; open: () => Readable })
+  /** A regular file; `path` on disk is read whole when small (one read beats a stream per tiny file). */
+  | (Owned & { type: "file"; size: number; open: () => Readable; source?: string })
   | (Owned & { type: "symlink"; target: string })
   | (Owned & { type: "hardlink"; target: string })
   | (Owned & { type: "fifo" })
@@ -32,6 +33,7 @@ export type LayerEntry =
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_WHITEOUT = ".wh..wh..opq";
 const EPOCH = new Date(0);
+const SMALL_FILE = 1 << 20;
 /** tar-stream swaps a mode of 0 for its default (0644/0755); a file-type bit, masked off when encoding, keeps 0 as 0. */
 const KEEP_ZERO_MODE = 0o100000;
 const NO_CONTENT = Buffer.alloc(0);
@@ -115,6 +117,14 @@ async function writeEntry(tar: ReturnType<typeof tarPack>, entry: LayerEntry): P
       await addEntry(tar, { ...header, type: "fifo" });
       return;
     case "file": {
+      if (entry.source !== undefined && entry.size <= SMALL_FILE) {
+        const data = readFileSync(entry.source);
+        if (data.length !== entry.size) {
+          throw new InvalidError(`${entry.path} changed size while it was being packed (${entry.size} → ${data.length} bytes)`, { path: entry.path });
+        }
+        await addEntry(tar, { ...header, type: "file", size: entry.size }, data);
+        return;
+      }
       const sink = tar.entry({ ...header, type: "file", size: entry.size });
       await pipeline(entry.open(), sink);
       return;
@@ -175,7 +185,7 @@ export async function* entriesFromDirectory(root: string, options: DirectoryWalk
           yield { ...owned, type: "hardlink", target: first };
         } else {
           if (st.nlink > 1) seenInodes.set(inode, path);
-          yield { ...owned, type: "file", size: st.size, open: () => createReadStream(abs, { highWaterMark: 1 << 20 }) };
+          yield { ...owned, type: "file", size: st.size, source: abs, open: () => createReadStream(abs, { highWaterMark: 1 << 20 }) };
         }
       } else if (st.isCharacterDevice() && options.overlayWhiteouts && st.rdev === 0) {
         yield { type: "whiteout", path };

@@ -55,11 +55,9 @@ export class Client {
     return this.json<T>(path, { method: "POST", body: JSON.stringify(body ?? {}), headers: { "content-type": "application/json" } });
   }
 
-  async hasBlob(digest: Digest): Promise<boolean> {
-    const res = await this.fetch(`/api/v1/blobs/${digest}`, { method: "HEAD" });
-    if (res.status === 200) return true;
-    if (res.status === 404) return false;
-    throw errorFromWire({ code: res.status === 401 ? "unauthorized" : "internal", message: `HEAD blob ${digest}: HTTP ${res.status}` });
+  /** Which of these blobs the server lacks, in one round trip. */
+  async missingBlobs(digests: Digest[]): Promise<Digest[]> {
+    return (await this.post<{ missing: Digest[] }>("/api/v1/blobs/missing", { digests })).missing;
   }
 
   async putBlob(digest: Digest, data: Uint8Array): Promise<void> {

@@ -123,15 +123,11 @@ async function gitSource(dir: string): Promise<{ gitCommit?: string; dirty?: boo
 /** Uploads the blobs the server does not have yet (content-addressed, so each at most once). */
 export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number> {
   const unique = new Map(blobs.map((b) => [b.digest, b]));
-  let uploaded = 0;
-  await Promise.all(
-    [...unique.values()].map(async (b) => {
-      if (await client.hasBlob(b.digest)) return;
-      await client.putBlob(b.digest, b.data);
-      uploaded++;
-    }),
-  );
-  return uploaded;
+  const missing = await client.missingBlobs([...unique.keys()]);
+  for (let i = 0; i < missing.length; i += 8) {
+    await Promise.all(missing.slice(i, i + 8).map((d) => client.putBlob(d, unique.get(d)!.data)));
+  }
+  return missing.length;
 }
 
 /** Loads, uploads and deploys an app file; passes the server's progress events on and returns its result. */

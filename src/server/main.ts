@@ -1,5 +1,6 @@
 // Starts the one-process server: API, registry, builder and worker, with its data in one directory.
 import type { FastifyInstance } from "fastify";
+import type { Compression } from "../oci/media-types.js";
 import { buildApp } from "./app.js";
 import { openSlipway, type Slipway } from "./context.js";
 
@@ -8,6 +9,8 @@ export interface ServerOptions {
   port: number;
   dataDir: string;
   logger?: boolean;
+  /** How the builder compresses new layers (zstd by default; gzip for clients that cannot read zstd). */
+  compression?: Compression;
 }
 
 export interface RunningServer {
@@ -18,7 +21,7 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const slipway = await openSlipway({ dataDir: options.dataDir });
+  const slipway = await openSlipway({ dataDir: options.dataDir, compression: options.compression });
   const app = buildApp(slipway, { logger: options.logger });
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();

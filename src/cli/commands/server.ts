@@ -1,6 +1,7 @@
 // `slipway server`: runs the API, registry, builder and worker in one process.
 import type { Command } from "commander";
 import { resolve } from "node:path";
+import { InvalidError } from "../../core/errors.js";
 import { loadConfig } from "../config.js";
 import { runCommand } from "../output.js";
 
@@ -11,13 +12,19 @@ export function register(program: Command): void {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on", "7700")
     .option("--data <dir>", "data directory (default: $SLIPWAY_DATA or ./.slipway)")
+    .option("--layer-compression <kind>", "compression of the layers builds write: zstd or gzip (for Docker engines before 23)", "zstd")
     .option("--log", "log every request (pino, to stdout)")
     .option("--json", "print the listening address as JSON")
-    .action(async (opts: { host: string; port: string; data?: string; log?: boolean; json?: boolean }) => {
+    .action(async (opts: { host: string; port: string; data?: string; layerCompression: string; log?: boolean; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const { startServer } = await import("../../server/main.js");
         const dataDir = opts.data ? resolve(opts.data) : loadConfig().dataDir;
-        const server = await startServer({ host: opts.host, port: Number(opts.port), dataDir, logger: Boolean(opts.log) });
+        if (opts.layerCompression !== "zstd" && opts.layerCompression !== "gzip") {
+          throw new InvalidError(`--layer-compression must be zstd or gzip, not ${JSON.stringify(opts.layerCompression)}`);
+        }
+        const port = Number(opts.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidError(`--port ${JSON.stringify(opts.port)} is not a port number`);
+        const server = await startServer({ host: opts.host, port, dataDir, logger: Boolean(opts.log), compression: opts.layerCompression });
         out.result(
           { url: server.url, dataDir, adminToken: server.slipway.adminTokenPath },
           `slipway listening on ${server.url}\ndata: ${dataDir}\nadmin token: ${server.slipway.adminTokenPath}`,

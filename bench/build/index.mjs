@@ -1,0 +1,190 @@
+// bench/build: one ~10-step image built by Slipway (SDK spec, `slipway build`), BuildKit (Debian's Docker engine)
+// and `buildah bud --layers`, all in this run: cold, unchanged, a change in the last COPY, a change in the middle
+// file (the requirements file a later RUN reads). Whole commands, CLI start included; Slipway's server-side build
+// time beside each.   node bench/build/index.mjs
+import { spawn } from "node:child_process";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fmt, has, median, printTable, run, time } from "../lib/measure.mjs";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const CLI = join(ROOT, "dist/cli/main.js");
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const work = await mkdtemp(join(tmpdir(), "slipway-bench-build-"));
+
+// The build context: busybox rootfs tarball, a requirements file, an app directory of 200 files.
+const ctx = join(work, "ctx");
+await mkdir(join(ctx, "app"), { recursive: true });
+const rootfs = join(work, "rootfs");
+await mkdir(join(rootfs, "bin"), { recursive: true });
+await mkdir(join(rootfs, "tmp"));
+await cp("/bin/busybox", join(rootfs, "bin/busybox"));
+for (const applet of (await run("/bin/busybox", ["--list"])).split("\n").filter((a) => a && a !== "busybox")) {
+  await run("ln", ["-s", "busybox", join(rootfs, "bin", applet)]);
+}
+await run("tar", ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "-C", rootfs, "-cf", join(ctx, "busybox.tar"), "."]);
+await writeFile(join(ctx, "requirements.txt"), Array.from({ length: 40 }, (_, i) => `package-${i}==1.${i}.0`).join("\n") + "\n");
+for (let i = 0; i < 200; i++) await writeFile(join(ctx, "app", `module_${String(i).padStart(3, "0")}.py`), `# module ${i}\nVALUE = ${i}\n`.repeat(20));
+
+const steps = [
+  ["run", "head -c 50000000 /dev/urandom > /blob.bin"],
+  ["run", "echo one > /one"],
+  ["run", "mkdir -p /srv && echo two > /srv/two"],
+  ["copy", "requirements.txt", "/srv/requirements.txt"],
+  ["run", "wc -l /srv/requirements.txt > /srv/installed.txt"],
+  ["run", "echo three > /three"],
+  ["env", "APP_ENV", "bench"],
+  ["workdir", "/srv/app"],
+  ["copy", "app", "/srv/app"],
+];
+const dockerfile = (from) =>
+  [`FROM ${from}`, ...steps.map(([op, a, b]) => (op === "run" ? `RUN ${a}` : op === "copy" ? `COPY ${a} ${b}` : op === "env" ? `ENV ${a}=${b}` : `WORKDIR ${a}`))].join("\n") + "\n";
+const sdkSpec =
+  `Image.fromTarball("./busybox.tar")` +
+  steps.map(([op, a, b]) => (op === "run" ? `.run(${JSON.stringify(a)})` : op === "copy" ? `.copy(${JSON.stringify(a)}, ${JSON.stringify(b)})` : op === "env" ? `.env({ ${a}: ${JSON.stringify(b)} })` : `.workdir(${JSON.stringify(a)})`)).join("");
+await writeFile(
+  join(ctx, "app.ts"),
+  `import { App, Image } from "slipway";\nexport const app = new App("bench");\napp.function("f", { image: ${sdkSpec}, handler: "./handler.ts" });\n`,
+);
+await writeFile(join(ctx, "handler.ts"), "export default () => null;\n");
+await writeFile(join(ctx, ".dockerignore"), "app.ts\nhandler.ts\nDockerfile*\n");
+
+const edits = {
+  last: (n) => writeFile(join(ctx, "app", "module_199.py"), `# edit ${n}\n`),
+  middle: (n) => writeFile(join(ctx, "requirements.txt"), `package-extra==${n}\n`, { flag: "a" }),
+};
+
+/** Measures cold, unchanged, last-COPY and middle-file builds for one builder; `reset` empties its cache. */
+async function measure(name, buildOnce, reset) {
+  const rows = { cold: [], unchanged: [], last: [], middle: [] };
+  for (let r = 0; r < RUNS; r++) {
+    await reset();
+    rows.cold.push(await buildOnce());
+    rows.unchanged.push(await buildOnce());
+    await edits.last(`${name}-${r}`);
+    rows.last.push(await buildOnce());
+    await edits.middle(`${name}-${r}`);
+    rows.middle.push(await buildOnce());
+  }
+  return Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, { total: median(v.map((x) => x.ms)), server: v[0].server === undefined ? undefined : median(v.map((x) => x.server)) }]));
+}
+
+const results = {};
+const original = { req: await readFile(join(ctx, "requirements.txt")), last: await readFile(join(ctx, "app", "module_199.py")) };
+const restore = async () => {
+  await writeFile(join(ctx, "requirements.txt"), original.req);
+  await writeFile(join(ctx, "app", "module_199.py"), original.last);
+};
+
+// Slipway: a fresh server per cold run.
+{
+  let server = null;
+  let env = null;
+  const data = join(work, "slipway-data");
+  const stop = async () => {
+    if (!server) return;
+    server.kill("SIGTERM");
+    await new Promise((r) => server.once("exit", r));
+    server = null;
+  };
+  const reset = async () => {
+    await stop();
+    await restore();
+    await rm(data, { recursive: true, force: true });
+    const port = 18000 + Math.floor(Math.random() * 1000);
+    env = { ...process.env, SLIPWAY_URL: `http://127.0.0.1:${port}`, SLIPWAY_DATA: data };
+    server = spawn(process.execPath, [CLI, "server", "--port", String(port), "--data", data], { stdio: "ignore" });
+    for (let i = 0; i < 300; i++) {
+      try {
+        if ((await (await fetch(`${env.SLIPWAY_URL}/api/v1/health`)).json()).ok) break;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const buildOnce = async () => {
+    const { ms, value } = await time(() => run(process.execPath, [CLI, "build", join(ctx, "app.ts"), "--json"], { env }));
+    return { ms, server: JSON.parse(value).images.f.durationMs };
+  };
+  try {
+    results.slipway = await measure("slipway", buildOnce, reset);
+  } finally {
+    await stop();
+  }
+}
+
+// BuildKit through Debian's Docker engine, on its own socket and directories.
+if (has("dockerd") && has("/usr/bin/docker")) {
+  const sock = join(work, "docker.sock");
+  const dockerEnv = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_BUILDKIT: "1" };
+  const dockerd = spawn(
+    "dockerd",
+    ["--iptables=false", "--bridge=none", "--storage-driver=overlay2", "-H", `unix://${sock}`, "--data-root", join(work, "docker-root"), "--exec-root", join(work, "docker-exec"), "--pidfile", join(work, "docker.pid")],
+    { stdio: "ignore" },
+  );
+  try {
+    for (let i = 0; i < 100; i++) {
+      try {
+        await run("/usr/bin/docker", ["info"], { env: dockerEnv });
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    await run("/usr/bin/docker", ["import", join(ctx, "busybox.tar"), "busybox:bench"], { env: dockerEnv });
+    await writeFile(join(ctx, "Dockerfile"), dockerfile("busybox:bench"));
+    const reset = async () => {
+      await restore();
+      await run("/usr/bin/docker", ["builder", "prune", "-af"], { env: dockerEnv });
+      await run("/usr/bin/docker", ["image", "rm", "-f", "bench:latest"], { env: dockerEnv }).catch(() => undefined);
+    };
+    const buildOnce = async () => ({ ms: (await time(() => run("/usr/bin/docker", ["build", "--network", "host", "-q", "-t", "bench", ctx], { env: dockerEnv }))).ms });
+    results.buildkit = await measure("buildkit", buildOnce, reset);
+  } catch (err) {
+    console.error(`BuildKit skipped: ${err.message.split("\n")[0]}`);
+  } finally {
+    dockerd.kill("SIGTERM");
+    await new Promise((r) => dockerd.once("exit", r));
+  }
+} else console.error("BuildKit skipped: dockerd or /usr/bin/docker is not installed");
+
+// buildah bud --layers (chroot isolation), with podman's storage holding the base.
+if (has("buildah") && has("podman")) {
+  try {
+    await run("podman", ["import", join(ctx, "busybox.tar"), "localhost/busybox:bench"]);
+    await writeFile(join(ctx, "Dockerfile"), dockerfile("localhost/busybox:bench"));
+    const reset = async () => {
+      await restore();
+      await run("buildah", ["rmi", "-f", "localhost/bench:latest"]).catch(() => undefined);
+      await run("buildah", ["rmi", "--prune"]).catch(() => undefined);
+    };
+    const buildOnce = async () => ({ ms: (await time(() => run("buildah", ["bud", "--layers", "--isolation", "chroot", "-q", "-t", "bench", ctx]))).ms });
+    results.buildah = await measure("buildah", buildOnce, reset);
+    await run("buildah", ["rmi", "-f", "localhost/bench:latest", "localhost/busybox:bench"]).catch(() => undefined);
+    await run("buildah", ["rmi", "--prune"]).catch(() => undefined);
+  } catch (err) {
+    console.error(`buildah skipped: ${err.message.split("\n")[0]}`);
+  }
+} else console.error("buildah skipped: buildah or podman is not installed");
+
+const cases = [
+  ["cold", "cold build"],
+  ["unchanged", "unchanged rebuild"],
+  ["last", "last COPY changed"],
+  ["middle", "middle file changed"],
+];
+const ratio = (a, b) => (a && b ? (a / b).toFixed(2) : "n/a");
+printTable(
+  `Build, ${RUNS} runs each (medians; whole commands)`,
+  ["case", "slipway", "slipway server-side", "BuildKit", "buildah", "slipway / BuildKit", "target"],
+  cases.map(([k, label]) => [
+    label,
+    fmt(results.slipway[k].total),
+    fmt(results.slipway[k].server),
+    results.buildkit ? fmt(results.buildkit[k].total) : "n/a",
+    results.buildah ? fmt(results.buildah[k].total) : "n/a",
+    ratio(results.slipway[k].total, results.buildkit?.[k].total),
+    k === "unchanged" || k === "last" ? "≤ 0.50" : "≤ 1.00",
+  ]),
+);
+await rm(work, { recursive: true, force: true });
