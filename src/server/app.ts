@@ -2,7 +2,7 @@
 // the registry module, /v2/). Handlers parse, call a service, and map the result; errors map in http-errors.ts.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
-import { deployRequestSchema, parseWith } from "../core/schemas.js";
+import { deployRequestSchema, digestSchema, parseWith } from "../core/schemas.js";
 import { InvalidError } from "../core/errors.js";
 import { parseDigest } from "../oci/digest.js";
 import type { Slipway } from "./context.js";
@@ -13,6 +13,7 @@ export interface AppOptions {
 }
 
 const versionParam = z.coerce.number().int().positive();
+const missingBody = z.object({ digests: z.array(digestSchema).max(100_000) });
 const rollbackBody = z.object({ deployment: z.string().default("main"), to: z.number().int().positive().optional() });
 const promoteBody = z
   .object({ to: z.string().default("main"), from: z.string().optional(), version: z.number().int().positive().optional() })
@@ -37,6 +38,13 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
       const { digest } = parseDigest((request.params as { digest: string }).digest);
       const info = await sw.blobs.stat(digest);
       return reply.status(info ? 200 : 404).header("content-length", info?.size ?? 0).send();
+    });
+
+    api.post("/api/v1/blobs/missing", async (request) => {
+      const { digests } = parseWith(missingBody, parseJsonBody(request.body), "missing-blobs request");
+      const missing = [];
+      for (const d of digests) if (!(await sw.blobs.stat(d))) missing.push(d);
+      return { missing };
     });
 
     api.put("/api/v1/blobs/:digest", { bodyLimit: 8 * 1024 ** 3 }, async (request, reply) => {

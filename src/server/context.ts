@@ -72,7 +72,7 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
     snapshots,
     executor,
     workRoot: containersRoot,
-    compression: options.compression ?? "gzip",
+    compression: options.compression ?? "zstd",
     resolvConf: "/etc/resolv.conf",
   });
   const apps = new AppStore(meta);
