@@ -1,7 +1,8 @@
 // Packages what a deploy uploads: handler modules bundled with esbuild (one self-contained ESM file each) and file
 // trees for COPY steps, hashed by content (path, type, mode, content or link target; never mtime).
 import { build } from "esbuild";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { InvalidError, NotFoundError } from "../core/errors.js";
 import type { FileTree, FileTreeEntry } from "../core/schemas.js";
@@ -72,7 +73,7 @@ export async function fileTree(
     } else if (s.isSymbolicLink()) {
       entries.set(entryPath, { type: "symlink", path: entryPath, mode, target: await readlink(absPath) });
     } else if (s.isFile()) {
-      const data = await readFile(absPath);
+      const data = readFileSync(absPath);
       const digest = sha256(data);
       blobs.push({ digest, data });
       entries.set(entryPath, { type: "file", path: entryPath, mode, size: data.length, digest });

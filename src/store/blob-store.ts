@@ -6,7 +6,7 @@
 // Every write streams through a hasher and commits against an expected digest and size; nothing unverified becomes
 // visible. Commit is idempotent, cancel is safe twice.
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, type WriteStream } from "node:fs";
 import { mkdir, readdir, rename, rm, stat, open, readFile, link, copyFile, utimes, truncate } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
@@ -80,6 +80,11 @@ export class FsBlobStore implements BlobStore {
   localPath(digest: Digest): string {
     const { algorithm, hex } = parseDigest(digest);
     return join(this.root, "blobs", algorithm, hex.slice(0, 2), hex);
+  }
+
+  /** A synchronous presence check: cheap enough to ask about thousands of blobs in one request. */
+  hasSync(digest: Digest): boolean {
+    return existsSync(this.localPath(digest));
   }
 
   async stat(digest: Digest): Promise<BlobInfo | null> {
