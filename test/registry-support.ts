@@ -11,6 +11,7 @@ import { build } from "esbuild";
 import { registryPlugin } from "../src/registry/routes.js";
 import type { RegistryLimits } from "../src/registry/context.js";
 import { UploadSessions } from "../src/registry/uploads.js";
+import { GarbageCollector } from "../src/registry/gc.js";
 import { Auth, createAuth, ensureAdminToken } from "../src/server/auth.js";
 import { FsBlobStore } from "../src/store/blob-store.js";
 import { MetadataStore } from "../src/store/metadata-store.js";
@@ -35,6 +36,7 @@ export interface TestRegistry {
   tokens: TokenStore;
   auth: Auth;
   uploads: UploadSessions;
+  gc: GarbageCollector;
   adminToken: string;
   /** `Authorization` header value for the admin token. */
   bearer: string;
@@ -64,6 +66,7 @@ export async function openRegistry(options: RegistryOptions = {}): Promise<TestR
     tokens,
     auth,
     uploads,
+    gc: new GarbageCollector({ blobs, repos, uploads }),
     adminToken: token,
     bearer: `Bearer ${token}`,
     async close() {
@@ -104,6 +107,10 @@ export interface RegistryProcess {
   adminToken: string;
   /** The process's resident memory now, in bytes (from /proc). */
   rss(): number;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the first stdout line containing `marker` (rejects if the process exits first). */
+  waitForLine(marker: string): Promise<string>;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -132,6 +139,21 @@ export async function spawnRegistry(main: string, dataDir: string, env: Record<s
     url,
     adminToken,
     rss: () => readRss(child.pid!),
+    stderr: () => stderr,
+    waitForLine: (marker) =>
+      new Promise((resolveLine, reject) => {
+        let buffered = "";
+        const onData = (d: Buffer) => {
+          buffered += d.toString();
+          const line = buffered.split("\n").find((l) => l.includes(marker));
+          if (line) {
+            child.stdout!.off("data", onData);
+            resolveLine(line);
+          }
+        };
+        child.stdout!.on("data", onData);
+        child.once("exit", (code, signal) => reject(new Error(`registry process ended (${code ?? signal}) before printing ${marker}: ${stderr}`)));
+      }),
     async kill(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
@@ -154,10 +176,19 @@ async function main(): Promise<void> {
   if (!dataDir) throw new Error("usage: registry-main <data dir>");
   const registry = await openRegistry({ dataDir, anonymousPull: process.env.SLIPWAY_ANONYMOUS_PULL === "1" });
   const url = await listen(registry);
-  process.stdout.write(JSON.stringify({ url, adminToken: registry.adminToken }) + "\n");
+  // SIGUSR2 runs a collection (grace period and upload lifetime from the environment) and prints its report.
+  process.on("SIGUSR2", () => {
+    const gracePeriodMs = Number(process.env.SLIPWAY_GC_GRACE_MS ?? 3_600_000);
+    const uploadTtlMs = Number(process.env.SLIPWAY_GC_UPLOAD_TTL_MS ?? 86_400_000);
+    void registry.gc.collect({ gracePeriodMs, uploadTtlMs }).then((report) => {
+      process.stdout.write(JSON.stringify({ gc: { blobs: report.blobs.length, bytes: report.bytes } }) + "\n");
+    });
+  });
   const stop = () => void registry.close().then(() => process.exit(0));
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+  // Printed last: the parent may signal as soon as it reads this line.
+  process.stdout.write(JSON.stringify({ url, adminToken: registry.adminToken }) + "\n");
 }
 
 if (process.env.SLIPWAY_REGISTRY_MAIN === "1") {
