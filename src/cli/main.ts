@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { register as registerBuild } from "./commands/build.js";
 import { register as registerDeploy } from "./commands/deploy.js";
+import { register as registerGc } from "./commands/gc.js";
 import { register as registerInvoke } from "./commands/invoke.js";
 import { register as registerPointers } from "./commands/pointers.js";
 import { register as registerServer } from "./commands/server.js";
@@ -13,6 +14,7 @@ program.name("slipway").description("push code and it runs: images by digest, at
 registerServer(program);
 registerBuild(program);
 registerDeploy(program);
+registerGc(program);
 registerInvoke(program);
 registerPointers(program);
 await program.parseAsync(process.argv);

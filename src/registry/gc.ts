@@ -16,10 +16,12 @@
 // is only deleted after nothing refers to it.
 import { rmSync, statSync } from "node:fs";
 import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { Digest } from "../oci/digest.js";
-import type { BlobInfo, BlobWriter } from "../store/blob-store.js";
-import type { RegistrySnapshot, RepositoryIndex } from "../store/repository-index.js";
-import type { UploadSessions } from "./uploads.js";
+import { FsBlobStore, type BlobInfo, type BlobWriter } from "../store/blob-store.js";
+import { MetadataStore } from "../store/metadata-store.js";
+import { RepositoryIndex, type RegistrySnapshot } from "../store/repository-index.js";
+import { UploadSessions } from "./uploads.js";
 
 export interface GcBlobStore {
   list(): AsyncIterable<BlobInfo>;
@@ -196,5 +198,32 @@ export class GarbageCollector {
       rmSync(path);
       return true;
     });
+  }
+}
+
+export interface RunGcOptions extends GcOptions {
+  dataDir: string;
+  /** Given the opened metadata store, the digests other modules still use (see GcDeps.extraRoots). */
+  extraRoots?: (meta: MetadataStore, blobs: FsBlobStore) => Iterable<Digest> | Promise<Iterable<Digest>>;
+}
+
+/**
+ * One collection over a data directory, from outside the server (`slipway gc`). Safe while a server pushes into
+ * the same directory: the decisions are made in SQLite transactions and respect holds and the grace period.
+ */
+export async function runGc(options: RunGcOptions): Promise<GcReport> {
+  const meta = MetadataStore.open(join(options.dataDir, "slipway.db"));
+  try {
+    const blobs = await FsBlobStore.open(options.dataDir);
+    const repos = new RepositoryIndex(meta);
+    const uploads = new UploadSessions(blobs, repos);
+    try {
+      const roots = options.extraRoots ? [...(await options.extraRoots(meta, blobs))] : [];
+      return await new GarbageCollector({ blobs, repos, uploads, extraRoots: () => roots }).collect(options);
+    } finally {
+      await uploads.close();
+    }
+  } finally {
+    meta.close();
   }
 }

@@ -1,0 +1,62 @@
+// `slipway gc [--dry-run] [--grace 1h]`: garbage-collects the registry in the data directory (SLIPWAY_DATA). Keeps
+// what tags, versions and their code bundles name; safe while the server runs. --dry-run lists what would go.
+import type { Command } from "commander";
+import { InvalidError } from "../../core/errors.js";
+import { codeBundleSchema, type Digest } from "../../core/schemas.js";
+import { runGc, type GcReport } from "../../registry/gc.js";
+import type { FsBlobStore } from "../../store/blob-store.js";
+import type { MetadataStore } from "../../store/metadata-store.js";
+import { loadConfig } from "../config.js";
+import { runCommand } from "../output.js";
+
+export function register(program: Command): void {
+  program
+    .command("gc")
+    .description("delete registry blobs and manifests nothing references (tags, versions, uploads in progress)")
+    .option("--dry-run", "list what would be deleted and the bytes, delete nothing")
+    .option("--grace <duration>", "keep anything newer than this (e.g. 30m, 1h, 2d)", "1h")
+    .option("--json", "print JSON")
+    .action(async (opts: { dryRun?: boolean; grace: string; json?: boolean }) => {
+      await runCommand(Boolean(opts.json), async (out) => {
+        const config = loadConfig();
+        const report = await runGc({ dataDir: config.dataDir, dryRun: Boolean(opts.dryRun), gracePeriodMs: parseDuration(opts.grace), extraRoots: versionRoots });
+        out.result(report, () => describe(report));
+      });
+    });
+}
+
+/** Images and code every version names: they stay even when no tag points at them. */
+async function versionRoots(meta: MetadataStore, blobs: FsBlobStore): Promise<Digest[]> {
+  const roots: Digest[] = [];
+  const rows = meta.db.prepare("SELECT content FROM versions").all() as Array<{ content: string }>;
+  for (const row of rows) {
+    const content = JSON.parse(row.content) as { functions?: Record<string, { image?: Digest }>; code?: Digest };
+    for (const fn of Object.values(content.functions ?? {})) if (fn.image) roots.push(fn.image);
+    if (!content.code) continue;
+    roots.push(content.code);
+    const bytes = await blobs.readBuffer(content.code).catch(() => null);
+    const bundle = bytes ? codeBundleSchema.safeParse(JSON.parse(bytes.toString("utf8"))) : null;
+    if (bundle?.success) roots.push(...Object.values(bundle.data.files));
+  }
+  return roots;
+}
+
+function parseDuration(value: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
+  if (!m) throw new InvalidError(`--grace ${JSON.stringify(value)} is not a duration such as 30m, 1h or 2d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
+function describe(report: GcReport): string {
+  const verb = report.dryRun ? "would delete" : "deleted";
+  const lines = [
+    ...report.manifests.map((m) => `manifest ${m.repo}@${m.digest} (${m.size} bytes)`),
+    ...report.links.map((l) => `link ${l.repo}@${l.digest}`),
+    ...report.blobs.map((b) => `blob ${b.digest} (${b.size} bytes)`),
+    ...report.uploads.map((u) => `upload ${u.id} (${u.size} bytes)`),
+  ];
+  const mib = (report.bytes / 1024 / 1024).toFixed(1);
+  lines.push(`${verb} ${report.manifests.length} manifests, ${report.links.length} links, ${report.blobs.length} blobs, ${report.uploads.length} uploads: ${report.bytes} bytes (${mib} MiB)`);
+  return lines.join("\n");
+}
