@@ -45,7 +45,7 @@ export function releaseDigest(content: VersionContent): Digest {
 }
 
 export class Versions {
-  constructor(private readonly store: AppStore) {}
+  constructor(readonly store: AppStore) {}
 
   /** Creates the next version of an app. Call inside the transaction that also moves a pointer, if any. */
   create(app: string, content: VersionContent, source: VersionSource, actor: string): Version {
@@ -64,6 +64,10 @@ export class Versions {
       );
     }
     return fromRow(row);
+  }
+
+  exists(app: string, number: number): boolean {
+    return this.store.version(app, number) !== null;
   }
 
   list(app: string): Version[] {

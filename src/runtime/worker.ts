@@ -1,7 +1,9 @@
 // The worker: runs functions in containers. Images come by digest from the blob store and are unpacked once into
 // shared snapshots; each container gets an overlay of them, the code bundle and the Node runtime mounted read-only,
 // and serves one call at a time over a Unix socket. Warm containers are kept per (version, function) and stopped
-// after an idle timeout; a container whose call times out is killed.
+// after an idle timeout; a container whose call times out is killed. The control plane tells the worker which
+// versions deployments route to: those keep minContainers warm; the others drain (calls they hold finish, idle
+// containers stop after a short grace, and whatever still runs at the drain timeout is stopped).
 import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -62,6 +64,21 @@ export interface WorkerDeps {
   codeRoot: string;
   /** The prepared Node runtime directory (see node-runtime.ts). */
   runtimeDir: string;
+  /** How long calls on a version that no deployment routes to any more may run before they are stopped. */
+  drainTimeoutMs?: number;
+  /** How long an idle container of such a version is kept, in case the pointer comes back. */
+  drainGraceMs?: number;
+}
+
+export interface PoolStats {
+  app: string;
+  version: number;
+  function: string;
+  /** A deployment routes calls to this version; otherwise it drains. */
+  active: boolean;
+  idle: number;
+  busy: number;
+  starting: number;
 }
 
 const CODE_MOUNT = "/.slipway/code";
@@ -75,6 +92,8 @@ interface WarmContainer {
   dir: string;
   socket: string;
   dead: boolean;
+  /** Why the worker stopped this container while it held a call. */
+  stopReason: string | null;
   idleTimer: NodeJS.Timeout | null;
   coldStart: ColdStart | null;
 }
@@ -84,6 +103,8 @@ class Pool {
   readonly busy = new Set<WarmContainer>();
   starting = 0;
   readonly waiters: Array<() => void> = [];
+  active = true;
+  drainTimer: NodeJS.Timeout | null = null;
   constructor(readonly target: FunctionTarget) {}
   get size(): number {
     return this.idle.length + this.busy.size + this.starting;
@@ -93,9 +114,16 @@ class Pool {
 export class Worker {
   private readonly pools = new Map<string, Pool>();
   private readonly codeDirs = new Map<Digest, Promise<string>>();
+  /** Per app, the versions deployments route to; apps not listed count as wholly active. */
+  private readonly activeVersions = new Map<string, Set<number>>();
+  private readonly drainTimeoutMs: number;
+  private readonly drainGraceMs: number;
   private closed = false;
 
-  constructor(private readonly deps: WorkerDeps) {}
+  constructor(private readonly deps: WorkerDeps) {
+    this.drainTimeoutMs = deps.drainTimeoutMs ?? 30_000;
+    this.drainGraceMs = Math.min(deps.drainGraceMs ?? 2_000, this.drainTimeoutMs);
+  }
 
   static key(t: { app: string; version: number; function: string }): string {
     return `${t.app}/v${t.version}/${t.function}`;
@@ -117,15 +145,55 @@ export class Worker {
   }
 
   /** Containers per (version, function), for status pages and tests. */
-  stats(): Array<{ app: string; version: number; function: string; idle: number; busy: number; starting: number }> {
-    return [...this.pools.values()].map((p) => ({
-      app: p.target.app,
-      version: p.target.version,
-      function: p.target.function,
-      idle: p.idle.length,
-      busy: p.busy.size,
-      starting: p.starting,
-    }));
+  stats(app?: string): PoolStats[] {
+    return [...this.pools.values()]
+      .filter((p) => app === undefined || p.target.app === app)
+      .map((p) => ({
+        app: p.target.app,
+        version: p.target.version,
+        function: p.target.function,
+        active: p.active,
+        idle: p.idle.length,
+        busy: p.busy.size,
+        starting: p.starting,
+      }));
+  }
+
+  /**
+   * Starts containers up to each target's minContainers and waits until they answer, so that a version is warm
+   * before a pointer flips to it. A container that fails to start fails the warm-up with its error.
+   */
+  async warm(targets: FunctionTarget[]): Promise<void> {
+    if (this.closed) throw new UnavailableError("the worker is shutting down");
+    await Promise.all(
+      targets.map(async (t) => {
+        const pool = this.poolFor(t);
+        pool.active = true;
+        this.cancelDrain(pool);
+        const missing = t.settings.minContainers - pool.size;
+        await Promise.all(Array.from({ length: Math.max(0, missing) }, () => this.startIdle(pool)));
+      }),
+    );
+  }
+
+  /**
+   * Tells the worker which versions of an app deployments now route to. Pools of other versions drain; pools of
+   * these stop draining and are topped up to minContainers.
+   */
+  setActive(app: string, versions: Set<number>): void {
+    this.activeVersions.set(app, new Set(versions));
+    for (const pool of this.pools.values()) {
+      if (pool.target.app !== app) continue;
+      const active = versions.has(pool.target.version);
+      if (active && !pool.active) {
+        pool.active = true;
+        this.cancelDrain(pool);
+        this.topUp(pool);
+      } else if (!active && pool.active) {
+        pool.active = false;
+        this.drain(pool);
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -140,9 +208,75 @@ export class Worker {
     let pool = this.pools.get(key);
     if (!pool) {
       pool = new Pool(target);
+      pool.active = this.activeVersions.get(target.app)?.has(target.version) ?? true;
       this.pools.set(key, pool);
     }
     return pool;
+  }
+
+  /** A version left the deployments: idle containers go after the grace, busy ones at the drain timeout. */
+  private drain(pool: Pool): void {
+    for (const warm of pool.idle) this.armIdleTimer(pool, warm);
+    this.cancelDrain(pool);
+    pool.drainTimer = setTimeout(() => {
+      pool.drainTimer = null;
+      if (pool.active) return;
+      for (const warm of [...pool.idle]) this.removeIdle(pool, warm);
+      for (const warm of pool.busy) {
+        warm.stopReason = `${Worker.key(pool.target)} was stopped: the call was still running ${this.drainTimeoutMs} ms after no deployment routed to v${pool.target.version} any more (drain timeout)`;
+        warm.dead = true;
+        void warm.container.kill("KILL");
+      }
+    }, this.drainTimeoutMs);
+    pool.drainTimer.unref();
+  }
+
+  private cancelDrain(pool: Pool): void {
+    if (pool.drainTimer) clearTimeout(pool.drainTimer);
+    pool.drainTimer = null;
+  }
+
+  /** Keeps an active pool at minContainers; a container that fails to start here shows up on the next call. */
+  private topUp(pool: Pool): void {
+    const missing = pool.target.settings.minContainers - pool.size;
+    for (let i = 0; i < missing; i++) void this.startIdle(pool).catch(() => undefined);
+  }
+
+  private async startIdle(pool: Pool): Promise<void> {
+    pool.starting++;
+    let warm: WarmContainer;
+    try {
+      warm = await this.start(pool.target);
+    } finally {
+      pool.starting--;
+    }
+    pool.busy.add(warm);
+    this.release(pool, warm);
+  }
+
+  private removeIdle(pool: Pool, warm: WarmContainer): void {
+    const i = pool.idle.indexOf(warm);
+    if (i < 0) return;
+    pool.idle.splice(i, 1);
+    void this.destroy(warm).finally(() => this.forgetIfEmpty(pool));
+  }
+
+  /** Drops a drained pool once it has nothing left, so status pages list what runs. */
+  private forgetIfEmpty(pool: Pool): void {
+    if (!pool.active && pool.size === 0 && pool.waiters.length === 0 && this.pools.get(Worker.key(pool.target)) === pool) {
+      this.cancelDrain(pool);
+      this.pools.delete(Worker.key(pool.target));
+    }
+  }
+
+  private armIdleTimer(pool: Pool, warm: WarmContainer): void {
+    if (warm.idleTimer) clearTimeout(warm.idleTimer);
+    const wait = pool.active ? pool.target.settings.idleTimeoutMs : Math.min(pool.target.settings.idleTimeoutMs, this.drainGraceMs);
+    warm.idleTimer = setTimeout(() => {
+      warm.idleTimer = null;
+      if (!pool.active || pool.size > pool.target.settings.minContainers) this.removeIdle(pool, warm);
+    }, wait);
+    warm.idleTimer.unref();
   }
 
   private async acquire(pool: Pool): Promise<WarmContainer> {
@@ -151,7 +285,10 @@ export class Worker {
       if (idle) {
         if (idle.idleTimer) clearTimeout(idle.idleTimer);
         idle.idleTimer = null;
-        if (idle.dead) continue;
+        if (idle.dead) {
+          void this.destroy(idle);
+          continue;
+        }
         pool.busy.add(idle);
         return idle;
       }
@@ -172,17 +309,13 @@ export class Worker {
   private release(pool: Pool, warm: WarmContainer): void {
     pool.busy.delete(warm);
     if (warm.dead || this.closed) {
-      void this.destroy(warm);
+      void this.destroy(warm).finally(() => {
+        this.forgetIfEmpty(pool);
+        if (pool.active && !this.closed) this.topUp(pool);
+      });
     } else {
       pool.idle.push(warm);
-      warm.idleTimer = setTimeout(() => {
-        const i = pool.idle.indexOf(warm);
-        if (i >= 0 && pool.size > pool.target.settings.minContainers) {
-          pool.idle.splice(i, 1);
-          void this.destroy(warm);
-        }
-      }, pool.target.settings.idleTimeoutMs);
-      warm.idleTimer.unref();
+      this.armIdleTimer(pool, warm);
     }
     pool.waiters.shift()?.();
   }
@@ -228,7 +361,7 @@ export class Worker {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-    const warm: WarmContainer = { id, container, overlay, dir, socket: join(sockDir, "rt.sock"), dead: false, idleTimer: null, coldStart: null };
+    const warm: WarmContainer = { id, container, overlay, dir, socket: join(sockDir, "rt.sock"), dead: false, stopReason: null, idleTimer: null, coldStart: null };
     container.exited.then(
       () => (warm.dead = true),
       () => (warm.dead = true),
@@ -290,6 +423,7 @@ export class Worker {
         finish(new TimeoutError(`${target.app}/${target.function} exceeded its timeout of ${timeoutMs} ms; its container was stopped`, { timeoutMs }));
       }, timeoutMs);
       void warm.container.exited.then((status) => {
+        if (warm.stopReason) return finish(new UnavailableError(warm.stopReason));
         const tail = warm.container.tail(30);
         finish(
           new FailedError(

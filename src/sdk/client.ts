@@ -12,6 +12,8 @@ export type StreamItem = { type: "event"; event: unknown } | { type: "result"; r
 export interface InvokeOptions {
   version?: number;
   deployment?: string;
+  /** Calls with the same key land on the same version while a traffic split is unchanged. */
+  routingKey?: string;
 }
 
 export interface InvokeResponse {
@@ -19,6 +21,8 @@ export interface InvokeResponse {
   contentType: string;
   version: number;
   image: string;
+  /** The deployment pointer's revision the call resolved (null for a pinned version). */
+  revision: number | null;
   invocation: string;
   container: string;
   durationMs: number;
@@ -112,6 +116,7 @@ export class Client {
     const query = new URLSearchParams();
     if (options.version !== undefined) query.set("version", String(options.version));
     if (options.deployment) query.set("deployment", options.deployment);
+    if (options.routingKey !== undefined) query.set("key", options.routingKey);
     const isBytes = input instanceof Uint8Array;
     const res = await this.fetch(`/api/v1/apps/${encodeURIComponent(app)}/functions/${encodeURIComponent(fn)}/invoke?${query}`, {
       method: "POST",
@@ -127,6 +132,7 @@ export class Client {
       contentType,
       version: Number(res.headers.get("slipway-version")),
       image: res.headers.get("slipway-image-digest") ?? "",
+      revision: res.headers.get("slipway-revision") ? Number(res.headers.get("slipway-revision")) : null,
       invocation: res.headers.get("slipway-invocation") ?? "",
       container: res.headers.get("slipway-container") ?? "",
       durationMs: Number(res.headers.get("slipway-duration-ms")),

@@ -21,6 +21,8 @@ export interface DeployParams {
   forceBuild?: boolean;
   /** Values for build arguments the images declare with `.arg(name)`. */
   buildArgs?: Record<string, string>;
+  /** Call the new version with this input (on `function`, or the app's only one) before the pointer flips. */
+  smoke?: { function?: string; input: unknown };
   onEvent?: (event: unknown) => void;
 }
 
@@ -30,6 +32,7 @@ export interface PreparedDeploy {
     deployment: string;
     promote: boolean;
     forceBuild: boolean;
+    smoke?: { function?: string; input: unknown };
     images: Record<string, ImageSpec>;
     functions: Record<string, Record<string, unknown>>;
     code: string;
@@ -74,6 +77,7 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
       deployment: params.deployment ?? "main",
       promote: params.promote ?? true,
       forceBuild: params.forceBuild ?? false,
+      ...(params.smoke ? { smoke: params.smoke } : {}),
       images,
       functions,
       code,

@@ -8,12 +8,18 @@
 //   <data>/runtime/        the Node runtime mounted into containers
 //   <data>/runc/           runc's state
 //   <data>/admin-token     the admin API token (0600)
+//   <data>/secrets.key     the key that seals config secrets and webhook secrets (AES-256-GCM, 0600)
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Builder } from "../build/builder.js";
 import { UnauthorizedError } from "../core/errors.js";
+import { RuntimeConfig } from "../deploy/config.js";
 import { Deployments } from "../deploy/deployments.js";
+import { EventLog } from "../deploy/events.js";
+import { Dispatcher, type DispatcherOptions } from "../deploy/outbox.js";
+import { SecretBox } from "../deploy/secret-box.js";
+import { Webhooks } from "../deploy/webhooks.js";
 import { Versions } from "../deploy/versions.js";
 import type { Compression } from "../oci/media-types.js";
 import { RuncExecutor } from "../runtime/executor.js";
@@ -23,15 +29,25 @@ import { Worker } from "../runtime/worker.js";
 import { AppStore } from "../store/app-store.js";
 import { FsBlobStore } from "../store/blob-store.js";
 import { CacheIndex } from "../store/cache-index.js";
+import { ConfigStore } from "../store/config-store.js";
+import { DeployStore } from "../store/deploy-store.js";
+import { EventStore } from "../store/event-store.js";
 import { MetadataStore } from "../store/metadata-store.js";
 import { RepositoryIndex } from "../store/repository-index.js";
 import { BuildService } from "./build-service.js";
 import { DeployService } from "./deploy-service.js";
+import type { FaultPlan } from "./faults.js";
 import { InvokeService } from "./invoke-service.js";
+import { PointerService } from "./pointer-service.js";
 
 export interface ContextOptions {
   dataDir: string;
   compression?: Compression;
+  /** How long calls on a version that lost its deployments may run before they are stopped (worker.ts). */
+  drainTimeoutMs?: number;
+  webhooks?: DispatcherOptions;
+  /** Crash-test pauses (faults.ts); only the server's config loader sets them. */
+  faults?: FaultPlan;
 }
 
 export interface Slipway {
@@ -47,6 +63,12 @@ export interface Slipway {
   buildService: BuildService;
   deployService: DeployService;
   invokeService: InvokeService;
+  pointers: PointerService;
+  config: RuntimeConfig;
+  events: EventLog;
+  webhooks: Webhooks;
+  dispatcher: Dispatcher;
+  deploys: DeployStore;
   adminTokenPath: string;
   /** Checks an `Authorization` header; returns the actor it names. */
   authenticate(header: string | undefined): string;
@@ -77,9 +99,40 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
   });
   const apps = new AppStore(meta);
   const versions = new Versions(apps);
-  const deployments = new Deployments(apps, versions);
-  const worker = new Worker({ blobs, snapshots, executor, containersRoot, codeRoot: join(dataDir, "code"), runtimeDir });
+  const box = await SecretBox.open(join(dataDir, "secrets.key"));
+  const eventStore = new EventStore(meta);
+  const events = new EventLog(eventStore);
+  const webhooks = new Webhooks(eventStore, box);
+  const dispatcher = new Dispatcher({ store: eventStore, events, webhooks }, options.webhooks);
+  const config = new RuntimeConfig(new ConfigStore(meta), box);
+  const deploys = new DeployStore(meta);
+  const deployments = new Deployments(apps, versions, events);
+  const worker = new Worker({
+    blobs,
+    snapshots,
+    executor,
+    containersRoot,
+    codeRoot: join(dataDir, "code"),
+    runtimeDir,
+    drainTimeoutMs: options.drainTimeoutMs,
+  });
+  const pointers = new PointerService({ versions, deployments, worker, config, events, faults: options.faults });
+  const invokeService = new InvokeService({ versions, deployments, worker, config });
   const buildService = new BuildService({ builder });
+  const deployService = new DeployService({
+    buildService,
+    versions,
+    deployments,
+    blobs,
+    deploys,
+    events,
+    pointers,
+    invoke: invokeService,
+    faults: options.faults,
+  });
+  deployService.recoverInterrupted();
+  pointers.reconcile(apps.listApps());
+  dispatcher.start();
   const adminTokenPath = join(dataDir, "admin-token");
   const adminToken = await ensureAdminToken(adminTokenPath);
   return {
@@ -93,8 +146,14 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
     deployments,
     worker,
     buildService,
-    deployService: new DeployService({ buildService, versions, deployments, blobs }),
-    invokeService: new InvokeService({ versions, deployments, worker }),
+    deployService,
+    invokeService,
+    pointers,
+    config,
+    events,
+    webhooks,
+    dispatcher,
+    deploys,
     adminTokenPath,
     authenticate(header) {
       const token = /^Bearer\s+(.+)$/i.exec(header ?? "")?.[1]?.trim();
@@ -105,6 +164,7 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
       return "admin";
     },
     async close() {
+      await dispatcher.stop();
       await worker.close();
       meta.close();
     },

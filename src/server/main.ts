@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { Compression } from "../oci/media-types.js";
 import { buildApp } from "./app.js";
 import { openSlipway, type Slipway } from "./context.js";
+import type { FaultPlan } from "./faults.js";
 
 export interface ServerOptions {
   host: string;
@@ -11,6 +12,9 @@ export interface ServerOptions {
   logger?: boolean;
   /** How the builder compresses new layers (zstd by default; gzip for clients that cannot read zstd). */
   compression?: Compression;
+  drainTimeoutMs?: number;
+  /** Crash-test pauses, from SLIPWAY_FAULT (see faults.ts). */
+  faults?: FaultPlan;
 }
 
 export interface RunningServer {
@@ -21,7 +25,12 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const slipway = await openSlipway({ dataDir: options.dataDir, compression: options.compression });
+  const slipway = await openSlipway({
+    dataDir: options.dataDir,
+    compression: options.compression,
+    drainTimeoutMs: options.drainTimeoutMs,
+    faults: options.faults,
+  });
   const app = buildApp(slipway, { logger: options.logger });
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();

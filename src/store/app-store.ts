@@ -11,10 +11,18 @@ export interface VersionRow {
   createdAt: number;
 }
 
+/** One entry of a traffic split: a version and its whole-percent weight. */
+export interface TrafficEntry {
+  version: number;
+  weight: number;
+}
+
 export interface DeploymentRow {
   app: string;
   name: string;
   version: number | null;
+  /** A weighted split of versions, or null when the pointer holds `version` alone. */
+  traffic: TrafficEntry[] | null;
   revision: number;
   updatedAt: number;
 }
@@ -26,6 +34,8 @@ export interface HistoryRow {
   revision: number;
   fromVersion: number | null;
   toVersion: number | null;
+  fromTraffic: TrafficEntry[] | null;
+  toTraffic: TrafficEntry[] | null;
   reason: string;
   actor: string;
   at: number;
@@ -83,26 +93,27 @@ export class AppStore {
    * Moves a pointer if its revision is still `expectedRevision` (0: the deployment must not exist yet). Returns
    * the new revision, or null when another writer moved it first.
    */
-  casDeployment(app: string, name: string, expectedRevision: number, version: number): number | null {
+  casDeployment(app: string, name: string, expectedRevision: number, version: number, traffic: TrafficEntry[] | null = null): number | null {
     const now = Date.now();
+    const split = traffic ? JSON.stringify(traffic) : null;
     if (expectedRevision === 0) {
       const r = this.meta.db
-        .prepare("INSERT OR IGNORE INTO deployments (app, name, version, revision, updated_at) VALUES (?, ?, ?, 1, ?)")
-        .run(app, name, version, now);
+        .prepare("INSERT OR IGNORE INTO deployments (app, name, version, traffic, revision, updated_at) VALUES (?, ?, ?, ?, 1, ?)")
+        .run(app, name, version, split, now);
       return r.changes === 1 ? 1 : null;
     }
     const r = this.meta.db
-      .prepare("UPDATE deployments SET version = ?, revision = revision + 1, updated_at = ? WHERE app = ? AND name = ? AND revision = ?")
-      .run(version, now, app, name, expectedRevision);
+      .prepare("UPDATE deployments SET version = ?, traffic = ?, revision = revision + 1, updated_at = ? WHERE app = ? AND name = ? AND revision = ?")
+      .run(version, split, now, app, name, expectedRevision);
     return r.changes === 1 ? expectedRevision + 1 : null;
   }
 
   appendHistory(h: Omit<HistoryRow, "id">): void {
     this.meta.db
       .prepare(
-        "INSERT INTO deployment_history (app, deployment, revision, from_version, to_version, reason, actor, at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO deployment_history (app, deployment, revision, from_version, to_version, from_traffic, to_traffic, reason, actor, at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       )
-      .run(h.app, h.deployment, h.revision, h.fromVersion, h.toVersion, h.reason, h.actor, h.at, h.note);
+      .run(h.app, h.deployment, h.revision, h.fromVersion, h.toVersion, splitJson(h.fromTraffic), splitJson(h.toTraffic), h.reason, h.actor, h.at, h.note);
   }
 
   history(app: string, deployment?: string): HistoryRow[] {
@@ -118,6 +129,8 @@ export class AppStore {
       revision: r.revision,
       fromVersion: r.from_version,
       toVersion: r.to_version,
+      fromTraffic: parseSplit(r.from_traffic),
+      toTraffic: parseSplit(r.to_traffic),
       reason: r.reason,
       actor: r.actor,
       at: r.at,
@@ -138,6 +151,7 @@ interface RawDeployment {
   app: string;
   name: string;
   version: number | null;
+  traffic: string | null;
   revision: number;
   updated_at: number;
 }
@@ -148,6 +162,8 @@ interface RawHistory {
   revision: number;
   from_version: number | null;
   to_version: number | null;
+  from_traffic: string | null;
+  to_traffic: string | null;
   reason: string;
   actor: string;
   at: number;
@@ -158,5 +174,11 @@ function toVersion(r: RawVersion): VersionRow {
   return { app: r.app, number: r.number, releaseDigest: r.release_digest, content: r.content, createdBy: r.created_by, createdAt: r.created_at };
 }
 function toDeployment(r: RawDeployment): DeploymentRow {
-  return { app: r.app, name: r.name, version: r.version, revision: r.revision, updatedAt: r.updated_at };
+  return { app: r.app, name: r.name, version: r.version, traffic: parseSplit(r.traffic), revision: r.revision, updatedAt: r.updated_at };
+}
+function parseSplit(text: string | null): TrafficEntry[] | null {
+  return text ? (JSON.parse(text) as TrafficEntry[]) : null;
+}
+function splitJson(split: TrafficEntry[] | null): string | null {
+  return split ? JSON.stringify(split) : null;
 }
