@@ -1,5 +1,5 @@
-// The CLI's one reader of the environment: SLIPWAY_URL, SLIPWAY_TOKEN, SLIPWAY_DATA, validated once and passed
-// down as options.
+// The CLI's one reader of the environment: SLIPWAY_URL, SLIPWAY_TOKEN, SLIPWAY_DATA (and, for `slipway server`
+// in crash tests only, SLIPWAY_FAULT: see server/faults.ts), validated once and passed down as options.
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Client } from "../sdk/client.js";
@@ -8,6 +8,8 @@ export interface CliConfig {
   url: string;
   token: string | undefined;
   dataDir: string;
+  /** Raw SLIPWAY_FAULT; `slipway server` parses it with server/faults.ts. */
+  fault: string | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
@@ -20,7 +22,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
       token = undefined;
     }
   }
-  return { url: env.SLIPWAY_URL ?? "http://127.0.0.1:7700", token, dataDir };
+  return { url: env.SLIPWAY_URL ?? "http://127.0.0.1:7700", token, dataDir, fault: env.SLIPWAY_FAULT?.trim() || undefined };
 }
 
 export function clientFrom(config: CliConfig): Client {

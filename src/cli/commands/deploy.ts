@@ -1,5 +1,7 @@
-// `slipway deploy APP_FILE`: build (cached), upload code, make a version, flip the deployment.
+// `slipway deploy APP_FILE`: build (cached), upload code, make a version, warm and smoke-test it, flip the
+// deployment; `--wait` follows the deploy through the status API until it is live or failed.
 import type { Command } from "commander";
+import { InvalidError, UnavailableError, isSlipwayError } from "../../core/errors.js";
 import { clientFrom, loadConfig } from "../config.js";
 import { buildArgs, showBuildEvent } from "../build-progress.js";
 import { runCommand } from "../output.js";
@@ -22,21 +24,65 @@ export function register(program: Command): void {
     .option("--no-promote", "create the version without moving any deployment")
     .option("--force-build", "rebuild every step without using the cache")
     .option("--build-arg <KEY=VALUE...>", "value of a build argument the images declare with .arg()")
+    .option("--smoke <json>", "call the new version with this input before flipping; a failure leaves the deployment where it was")
+    .option("--smoke-function <name>", "the function --smoke calls (needed when the app has several)")
+    .option("--wait", "return only when the deploy is live (or failed), following it through the status API")
     .option("--json", "print the result as JSON")
-    .action(async (appFile: string, opts: { deployment: string; promote: boolean; forceBuild?: boolean; buildArg?: string[]; json?: boolean }) => {
+    .action(async (appFile: string, opts: DeployOptions) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const { deployAppFile } = await import("../../sdk/deploy.js");
         const client = clientFrom(loadConfig());
-        const result = (await deployAppFile(client, appFile, {
-          deployment: opts.deployment,
-          promote: opts.promote,
-          forceBuild: Boolean(opts.forceBuild),
-          buildArgs: buildArgs(opts.buildArg),
-          onEvent: (e) => showBuildEvent(out, e),
-        })) as DeployResult;
-        out.result(result, () => summary(result));
+        let smoke: { function?: string; input: unknown } | undefined;
+        if (opts.smoke !== undefined) {
+          try {
+            smoke = { input: JSON.parse(opts.smoke) as unknown, ...(opts.smokeFunction ? { function: opts.smokeFunction } : {}) };
+          } catch (err) {
+            throw new InvalidError(`--smoke is not valid JSON: ${(err as Error).message}`);
+          }
+        } else if (opts.smokeFunction) {
+          throw new InvalidError("--smoke-function needs --smoke INPUT");
+        }
+        let deployId: string | null = null;
+        let result: DeployResult | null = null;
+        try {
+          result = (await deployAppFile(client, appFile, {
+            deployment: opts.deployment,
+            promote: opts.promote,
+            forceBuild: Boolean(opts.forceBuild),
+            buildArgs: buildArgs(opts.buildArg),
+            smoke,
+            onEvent: (e) => {
+              const ev = e as { type?: string; deploy?: string };
+              if (ev.type === "accepted" && ev.deploy) deployId = ev.deploy;
+              showBuildEvent(out, e);
+            },
+          })) as DeployResult;
+        } catch (err) {
+          // A cut stream does not stop the deploy on the server: with --wait, follow it there.
+          if (!(opts.wait && deployId && isSlipwayError(err) && err.code === "unavailable")) throw err;
+          out.progress(`lost the deploy stream (${err.message}); following deploy ${deployId} through the status API`);
+        }
+        if (!opts.wait) {
+          out.result(result, () => summary(result!));
+          return;
+        }
+        if (!deployId) throw new UnavailableError("the server did not say which deploy it started, so there is nothing to wait for");
+        const { waitForDeploy } = await import("../deploy-wait.js");
+        const waited = await waitForDeploy(client, deployId, out);
+        out.result({ ...(result ?? {}), ...waited }, () => `${result ? summary(result) + "\n" : ""}${waited.summary}`);
       });
     });
+}
+
+interface DeployOptions {
+  deployment: string;
+  promote: boolean;
+  forceBuild?: boolean;
+  buildArg?: string[];
+  smoke?: string;
+  smokeFunction?: string;
+  wait?: boolean;
+  json?: boolean;
 }
 
 function summary(r: DeployResult): string {

@@ -22,6 +22,8 @@ interface HistoryView {
   revision: number;
   fromVersion: number | null;
   toVersion: number | null;
+  fromTraffic?: Array<{ version: number; weight: number }> | null;
+  toTraffic?: Array<{ version: number; weight: number }> | null;
   reason: string;
   actor: string;
   at: number;
@@ -37,6 +39,11 @@ interface MoveView {
 }
 
 const app = encodeURIComponent;
+
+function pointer(version: number | null, split: HistoryView["toTraffic"]): string {
+  if (split) return split.map((e) => `v${e.version}=${e.weight}%`).join(" ");
+  return version ? `v${version}` : "(none)";
+}
 
 function parseVersion(v: string): number {
   const n = Number(v.replace(/^v/, ""));
@@ -77,7 +84,7 @@ export function register(program: Command): void {
           res.history
             .map(
               (h) =>
-                `${new Date(h.at).toISOString()}  ${h.deployment.padEnd(10)} ${h.fromVersion ? `v${h.fromVersion}` : "(none)"} → v${h.toVersion}  ${h.reason.padEnd(8)} by ${h.actor}${h.note ? `  (${h.note})` : ""}`,
+                `${new Date(h.at).toISOString()}  ${h.deployment.padEnd(10)} ${pointer(h.fromVersion, h.fromTraffic)} → ${pointer(h.toVersion, h.toTraffic)}  ${h.reason.padEnd(8)} by ${h.actor}${h.note ? `  (${h.note})` : ""}`,
             )
             .join("\n"),
         );

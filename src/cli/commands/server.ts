@@ -13,18 +13,24 @@ export function register(program: Command): void {
     .option("--port <port>", "port to listen on", "7700")
     .option("--data <dir>", "data directory (default: $SLIPWAY_DATA or ./.slipway)")
     .option("--layer-compression <kind>", "compression of the layers builds write: zstd or gzip (for Docker engines before 23)", "zstd")
+    .option("--drain-timeout-ms <ms>", "how long calls on a version no deployment routes to may still run before they are stopped", "30000")
     .option("--log", "log every request (pino, to stdout)")
     .option("--json", "print the listening address as JSON")
-    .action(async (opts: { host: string; port: string; data?: string; layerCompression: string; log?: boolean; json?: boolean }) => {
+    .action(async (opts: { host: string; port: string; data?: string; layerCompression: string; drainTimeoutMs: string; log?: boolean; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const { startServer } = await import("../../server/main.js");
-        const dataDir = opts.data ? resolve(opts.data) : loadConfig().dataDir;
+        const { parseFaults } = await import("../../server/faults.js");
+        const config = loadConfig();
+        const dataDir = opts.data ? resolve(opts.data) : config.dataDir;
+        const faults = parseFaults(config.fault);
+        const drainTimeoutMs = Number(opts.drainTimeoutMs);
+        if (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0) throw new InvalidError(`--drain-timeout-ms ${JSON.stringify(opts.drainTimeoutMs)} is not a number of milliseconds`);
         if (opts.layerCompression !== "zstd" && opts.layerCompression !== "gzip") {
           throw new InvalidError(`--layer-compression must be zstd or gzip, not ${JSON.stringify(opts.layerCompression)}`);
         }
         const port = Number(opts.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidError(`--port ${JSON.stringify(opts.port)} is not a port number`);
-        const server = await startServer({ host: opts.host, port, dataDir, logger: Boolean(opts.log), compression: opts.layerCompression });
+        const server = await startServer({ host: opts.host, port, dataDir, logger: Boolean(opts.log), compression: opts.layerCompression, drainTimeoutMs, faults });
         out.result(
           { url: server.url, dataDir, adminToken: server.slipway.adminTokenPath },
           `slipway listening on ${server.url}\ndata: ${dataDir}\nadmin token: ${server.slipway.adminTokenPath}`,
