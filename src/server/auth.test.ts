@@ -1,0 +1,125 @@
+// Auth for /v2 and /api/v1 against the real token store: the admin token file, the docker token flow (challenge →
+// token endpoint with Basic auth → Bearer), per-repository scopes, anonymous pull on and off, revocation.
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openRegistry, type TestRegistry } from "../../test/registry-support.js";
+import { pushImage, sampleImage, type Send } from "../../test/registry-kit.js";
+import { ensureAdminToken } from "./auth.js";
+
+let registry: TestRegistry;
+afterEach(async () => registry?.close());
+
+function sender(authorization?: string): Send {
+  return async ({ method, path, headers, body }) => {
+    const res = await registry.app.inject({
+      method: method as "GET",
+      url: path,
+      headers: { ...(authorization ? { authorization } : {}), ...headers },
+      ...(body !== undefined ? { payload: body } : {}),
+    });
+    return { status: res.statusCode, headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)])), body: res.rawPayload, json: <T>() => JSON.parse(res.body) as T };
+  };
+}
+
+const basic = (password: string) => `Basic ${Buffer.from(`whoever:${password}`).toString("base64")}`;
+
+async function tokenFor(password: string | null, scopes: string[]): Promise<{ status: number; token?: string; body: Record<string, unknown> }> {
+  const query = scopes.map((s) => `scope=${encodeURIComponent(s)}`).join("&");
+  const res = await sender(password === null ? undefined : basic(password))({ method: "GET", path: `/v2/token?service=slipway&${query}` });
+  const body = res.json() as Record<string, unknown>;
+  return { status: res.status, token: body.token as string | undefined, body };
+}
+
+describe("admin token", () => {
+  it("is created on first start in <data>/admin-token with mode 0600, and kept across starts", async () => {
+    registry = await openRegistry();
+    const path = join(registry.dataDir, "admin-token");
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await readFile(path, "utf8")).trim()).toBe(registry.adminToken);
+    const again = await ensureAdminToken(registry.tokens, registry.dataDir);
+    expect(again).toEqual({ path, token: registry.adminToken, created: false });
+    expect(registry.auth.verifyBearer(`Bearer ${registry.adminToken}`)?.admin).toBe(true);
+    expect(registry.auth.verifyBearer("Bearer sw_" + "1".repeat(48))).toBeNull();
+  });
+
+  it("adopts a token file written before tokens were stored, and replaces a revoked one", async () => {
+    registry = await openRegistry();
+    const path = join(registry.dataDir, "admin-token");
+    const earlier = "sw_" + "ab".repeat(24);
+    await writeFile(path, earlier + "\n", { mode: 0o600 });
+    expect((await ensureAdminToken(registry.tokens, registry.dataDir)).token).toBe(earlier);
+    expect(registry.auth.verifyBearer(`Bearer ${earlier}`)?.admin).toBe(true);
+    registry.tokens.revoke(registry.tokens.verify(earlier)!.id);
+    const fresh = await ensureAdminToken(registry.tokens, registry.dataDir);
+    expect(fresh.created).toBe(true);
+    expect(fresh.token).not.toBe(earlier);
+    expect((await readFile(path, "utf8")).trim()).toBe(fresh.token);
+  });
+});
+
+describe("docker token flow", () => {
+  it("challenges, issues a token for Basic credentials (any username, an API token as password) and accepts it", async () => {
+    registry = await openRegistry();
+    const anonymous = await sender()({ method: "GET", path: "/v2/" });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers["www-authenticate"]).toMatch(/^Bearer realm="http:\/\/localhost:80\/v2\/token",service="slipway"$/);
+    const issued = await tokenFor(registry.adminToken, ["repository:team/app:pull,push"]);
+    expect(issued.status).toBe(200);
+    expect(issued.body.access_token).toBe(issued.token);
+    expect(issued.body.expires_in).toBe(900);
+    const send = sender(`Bearer ${issued.token}`);
+    expect((await send({ method: "GET", path: "/v2/" })).status).toBe(200);
+    await pushImage(send, "team/app", "v1", sampleImage("flow"));
+    // The token covers what was asked for, not more: another repository needs another token.
+    const other = await send({ method: "GET", path: "/v2/team/other/tags/list" });
+    expect(other.status).toBe(401);
+    expect(other.headers["www-authenticate"]).toContain('scope="repository:team/other:pull",error="insufficient_scope"');
+    expect((await tokenFor("sw_" + "2".repeat(48), [])).status).toBe(401);
+    expect((await tokenFor(null, ["repository:team/app:pull"])).status).toBe(401);
+  });
+
+  it("grants per repository what the API token's scopes allow; push implies pull", async () => {
+    registry = await openRegistry();
+    await pushImage(sender(registry.bearer), "team/app", "v1", sampleImage("scopes"));
+    await pushImage(sender(registry.bearer), "other/app", "v1", sampleImage("scopes"));
+    const { token } = registry.tokens.create("ci", ["repository:team/*:push"]);
+    const issued = await tokenFor(token, ["repository:team/app:pull,push", "repository:other/app:pull,push", "registry:catalog:*"]);
+    const parsed = JSON.parse(Buffer.from(issued.token!.split(".")[1]!, "base64url").toString()) as { access: unknown[] };
+    expect(parsed.access).toEqual([{ type: "repository", name: "team/app", actions: ["pull", "push"] }]);
+    const viaRegistryToken = sender(`Bearer ${issued.token}`);
+    expect((await viaRegistryToken({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(200);
+    expect((await viaRegistryToken({ method: "GET", path: "/v2/other/app/manifests/v1" })).status).toBe(401);
+    // The API token itself, presented directly: refused with 403 DENIED, since no other token would do better.
+    const direct = sender(`Bearer ${token}`);
+    expect((await direct({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(200);
+    const denied = await direct({ method: "DELETE", path: "/v2/team/app/manifests/v1" });
+    expect(denied.status).toBe(403);
+    expect((denied.json() as { errors: Array<{ code: string }> }).errors[0]!.code).toBe("DENIED");
+    expect((await direct({ method: "GET", path: "/v2/_catalog" })).status).toBe(403);
+    // Revoking the API token ends the registry tokens issued for it.
+    registry.tokens.revoke(registry.tokens.verify(token)!.id);
+    expect((await viaRegistryToken({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(401);
+  });
+});
+
+describe("anonymous pull", () => {
+  it("is off by default", async () => {
+    registry = await openRegistry();
+    await pushImage(sender(registry.bearer), "pub/app", "v1", sampleImage("anon"));
+    expect((await sender()({ method: "GET", path: "/v2/pub/app/manifests/v1" })).status).toBe(401);
+  });
+
+  it("when on, pulls need no credentials and the token endpoint hands out pull-only tokens", async () => {
+    registry = await openRegistry({ anonymousPull: true });
+    await pushImage(sender(registry.bearer), "pub/app", "v1", sampleImage("anon"));
+    const send = sender();
+    expect((await send({ method: "GET", path: "/v2/pub/app/manifests/v1" })).status).toBe(200);
+    expect((await send({ method: "POST", path: "/v2/pub/app/blobs/uploads/" })).status).toBe(401);
+    const issued = await tokenFor(null, ["repository:pub/app:pull,push"]);
+    expect(issued.status).toBe(200);
+    const parsed = JSON.parse(Buffer.from(issued.token!.split(".")[1]!, "base64url").toString()) as { access: unknown[] };
+    expect(parsed.access).toEqual([{ type: "repository", name: "pub/app", actions: ["pull"] }]);
+    expect((await sender(`Bearer ${issued.token}`)({ method: "POST", path: "/v2/pub/app/blobs/uploads/" })).status).toBe(401);
+  });
+});
