@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { FailedError, UnavailableError } from "../core/errors.js";
+import { FailedError, InternalError, UnavailableError } from "../core/errors.js";
 import type { BaseSource } from "../core/schemas.js";
 import { emptyImageConfig, type ImageConfig } from "../oci/manifest.js";
 import { unpackLayer } from "../oci/layer-reader.js";
@@ -52,6 +52,8 @@ export async function materializeBase(
       config.config.Env = [`PATH=${DEFAULT_PATH}`];
       return config;
     }
+    case "registry":
+      throw new InternalError("registry bases are pulled (build/registry-base.ts), not materialised into a directory");
   }
 }
 

@@ -16,7 +16,9 @@ import { mountOverlay, opaqueDirs, type LayerRef, type SnapshotStore } from "../
 import type { FsBlobStore } from "../store/blob-store.js";
 import type { CacheIndex } from "../store/cache-index.js";
 import type { RepositoryIndex } from "../store/repository-index.js";
+import { RegistryClient, type RegistryCredentials, type ResolvedImage } from "../registry/client.js";
 import { materializeBase } from "./base-images.js";
+import { pullRegistryBase } from "./registry-base.js";
 import { describeStep, stepKey, type StepInputs } from "./cache-key.js";
 import { explainMiss, type StepRecord } from "./explain.js";
 
@@ -24,6 +26,8 @@ import { explainMiss, type StepRecord } from "./explain.js";
 export interface StepResult {
   layers: LayerRef[];
   config: ImageConfig;
+  /** The registry base the stack starts from, pinned (recorded as the image's base annotations). */
+  base?: { name: string; digest: Digest };
 }
 
 export interface StepReport {
@@ -47,6 +51,8 @@ export interface BuildOptions {
   /** The registry repository the image lands in. */
   repo: string;
   forceBuild?: boolean;
+  /** Credentials for base-image registries, by host (used for this build's pulls only). */
+  auth?: Record<string, RegistryCredentials>;
   onEvent?: (event: BuildEvent) => void;
 }
 
@@ -71,6 +77,8 @@ export interface BuilderDeps {
   compression: Compression;
   /** Host files bind-mounted into RUN steps so that they can reach the network (never part of a layer). */
   resolvConf?: string;
+  /** Registries reached over plain http besides loopback ones. */
+  insecureRegistries?: string[];
 }
 
 export class Builder {
@@ -98,6 +106,13 @@ export class Builder {
         else declaredArgs.delete(step.name);
       }
       const inputs: StepInputs = step.op === "run" ? { buildArgs: Object.fromEntries([...declaredArgs].sort()) } : {};
+      let resolvedBase: ResolvedImage | undefined;
+      if (step.op === "base" && step.source.kind === "registry") {
+        // A tag is pinned to the digest it names now; the key follows the digest, so a moved tag rebuilds.
+        resolvedBase = await this.registryClient(options.auth).resolve(step.source.ref, { store: this.deps.blobs });
+        inputs.base = resolvedBase.digest;
+        emit({ type: "log", index, line: `resolved ${step.source.ref} to ${resolvedBase.pinned}` });
+      }
       const key = stepKey(parentKey, step, inputs);
       const record: StepRecord = { key, parent: parentKey, text, step, inputs };
       const force = options.forceBuild === true || (step.op === "run" && step.forceBuild === true);
@@ -109,11 +124,14 @@ export class Builder {
         status = "miss";
         reason = force ? "forced rebuild" : await explainMiss(record, previous.get(index), (d) => this.loadTree(d));
         const parent: StepResult | null = state;
-        const run = (): Promise<StepResult> => this.execute(step, index, parent, inputs, (line) => emit({ type: "log", index, line }));
+        const log = (line: string) => emit({ type: "log", index, line });
+        const run = (): Promise<StepResult> =>
+          resolvedBase ? this.pullBase(resolvedBase, options.auth, log) : this.execute(step, index, parent, inputs, log);
         // A forced step does not share or overwrite the entry other images use: its result is only this build's.
         result = force ? await run() : await this.once(key, run);
       }
-      state = result;
+      const inherited: StepResult["base"] = (state as StepResult | null)?.base;
+      state = result.base || !inherited ? result : { ...result, base: inherited };
       // After a forced step, later steps key on what it produced: they rebuild unless it came out identical.
       parentKey = force ? sha256(canonicalJson({ forcedFrom: key, layers: result.layers.map((l) => l.digest), config: result.config })) : key;
       records.push({ key, inputs: record });
@@ -301,6 +319,19 @@ export class Builder {
     }
   }
 
+  private registryClient(auth: Record<string, RegistryCredentials> | undefined): RegistryClient {
+    return new RegistryClient({ auth, insecureHosts: this.deps.insecureRegistries });
+  }
+
+  /** Pulls a resolved registry base into the blob store; its layers are used as they are (unpacked when needed). */
+  private async pullBase(resolved: ResolvedImage, auth: Record<string, RegistryCredentials> | undefined, log: (line: string) => void): Promise<StepResult> {
+    const base = await pullRegistryBase(resolved, { client: this.registryClient(auth), blobs: this.deps.blobs, log });
+    const config = structuredClone(base.config);
+    config.config ??= {};
+    config.history ??= [];
+    return { layers: base.layers, config, base: { name: base.pinned, digest: base.platformDigest } };
+  }
+
   async loadTree(digest: Digest): Promise<FileTree> {
     const raw = await this.deps.blobs.readBuffer(digest);
     return parseWith(fileTreeSchema, JSON.parse(raw.toString("utf8")), `file tree ${digest}`);
@@ -337,7 +368,10 @@ export class Builder {
     const configBytes = serializeConfig(state.config);
     const config = await blobs.put(configBytes);
     const layers = state.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
-    const manifestBytes = serializeManifest({ mediaType: MediaType.ociConfig, digest: config.digest, size: config.size }, layers);
+    const annotations = state.base
+      ? { "org.opencontainers.image.base.name": state.base.name, "org.opencontainers.image.base.digest": state.base.digest }
+      : undefined;
+    const manifestBytes = serializeManifest({ mediaType: MediaType.ociConfig, digest: config.digest, size: config.size }, layers, annotations);
     const manifest = await blobs.put(manifestBytes);
     for (const l of layers) repos.linkBlob(repo, l.digest, l.size);
     repos.linkBlob(repo, config.digest, config.size);

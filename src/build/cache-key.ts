@@ -28,7 +28,8 @@ export function describeStep(step: Step): string {
       const s = step.source;
       if (s.kind === "debian") return `FROM debian:${s.suite} (debootstrap ${s.variant})`;
       if (s.kind === "scratch") return "FROM scratch";
-      return `FROM tarball ${s.name}`;
+      if (s.kind === "tarball") return `FROM tarball ${s.name}`;
+      return `FROM ${s.ref}`;
     }
     case "run":
       return `RUN ${step.shell}`;

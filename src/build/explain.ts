@@ -30,6 +30,9 @@ export async function explainMiss(
   if (previous.step.op === "copy" && current.step.op === "copy" && previous.step.tree !== current.step.tree) {
     return `copied files changed: ${await diffTrees(previous.step.tree, current.step.tree, loadTree)}`;
   }
+  if (previous.inputs.base !== current.inputs.base) {
+    return `base image moved: ${current.text.replace(/^FROM /, "")} was ${previous.inputs.base ?? "unpinned"}, now ${current.inputs.base}`;
+  }
   const before = previous.inputs.buildArgs ?? {};
   const after = current.inputs.buildArgs ?? {};
   const args = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]);

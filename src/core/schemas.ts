@@ -22,6 +22,7 @@ export const baseSourceSchema = z.discriminatedUnion("kind", [
     mirror: z.string().url().default("http://deb.debian.org/debian"),
   }),
   z.object({ kind: z.literal("tarball"), digest: digestSchema, name: z.string() }),
+  z.object({ kind: z.literal("registry"), ref: z.string().min(1).max(512) }),
 ]);
 export type BaseSource = z.infer<typeof baseSourceSchema>;
 
@@ -99,6 +100,8 @@ export const deployRequestSchema = z.object({
   code: digestSchema,
   source: z.object({ gitCommit: z.string().optional(), dirty: z.boolean().optional(), file: z.string().optional() }).default({}),
   forceBuild: z.boolean().default(false),
+  /** Credentials for private base-image registries, by host. Used for pulls only; never stored. */
+  registryAuth: z.record(z.string(), z.object({ username: z.string(), password: z.string() })).default({}),
 });
 export type DeployRequest = z.infer<typeof deployRequestSchema>;
 

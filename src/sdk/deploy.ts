@@ -10,7 +10,8 @@ import { sha256 } from "../oci/digest.js";
 import type { App } from "./app.js";
 import { bundleHandler, fileTree, type Blob } from "./bundle.js";
 import type { Client, StreamItem } from "./client.js";
-import type { Image } from "./image.js";
+import type { Image, RegistryAuth } from "./image.js";
+import { parseReference } from "../oci/reference.js";
 import { loadAppFile } from "./load-app.js";
 
 const execFileP = promisify(execFile);
@@ -37,6 +38,7 @@ export interface PreparedDeploy {
     functions: Record<string, Record<string, unknown>>;
     code: string;
     source: { gitCommit?: string; dirty?: boolean; file?: string };
+    registryAuth: Record<string, RegistryAuth>;
   };
   blobs: Blob[];
 }
@@ -55,6 +57,7 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
   const imageNames = new Map<Image, string>();
   const images: Record<string, ImageSpec> = {};
   const functions: PreparedDeploy["request"]["functions"] = {};
+  const registryAuth: Record<string, RegistryAuth> = {};
 
   for (const [name, fn] of app.functions) {
     const code = await bundleHandler(resolve(dir, fn.params.handler));
@@ -65,7 +68,7 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
     if (!imageName) {
       imageName = name;
       imageNames.set(fn.params.image, imageName);
-      images[imageName] = await imageSpec(fn.params.image, dir, blobs, params.buildArgs ?? {});
+      images[imageName] = await imageSpec(fn.params.image, dir, blobs, params.buildArgs ?? {}, registryAuth);
     }
     const { image: _image, handler: _handler, ...settings } = fn.params;
     functions[name] = { ...settings, image: imageName, handler: fn.params.handler };
@@ -82,12 +85,19 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
       functions,
       code,
       source: { ...(await gitSource(dir)), file: appFile },
+      registryAuth,
     },
     blobs,
   };
 }
 
-async function imageSpec(image: Image, dir: string, blobs: Blob[], buildArgs: Record<string, string>): Promise<ImageSpec> {
+async function imageSpec(
+  image: Image,
+  dir: string,
+  blobs: Blob[],
+  buildArgs: Record<string, string>,
+  registryAuth: Record<string, RegistryAuth>,
+): Promise<ImageSpec> {
   const steps: Step[] = [];
   for (const draft of image.steps) {
     if (draft.op === "base" && draft.source.kind === "tarball") {
@@ -100,6 +110,9 @@ async function imageSpec(image: Image, dir: string, blobs: Blob[], buildArgs: Re
         op: "base",
         source: { kind: "debian", suite: draft.source.suite, variant: "minbase", mirror: draft.source.mirror ?? "http://deb.debian.org/debian" },
       });
+    } else if (draft.op === "base" && draft.source.kind === "registry") {
+      if (draft.source.auth) registryAuth[parseReference(draft.source.ref).registry] = draft.source.auth;
+      steps.push({ op: "base", source: { kind: "registry", ref: draft.source.ref } });
     } else if (draft.op === "copy") {
       const t = await fileTree(dir, draft.src, draft.dest);
       blobs.push(...t.blobs);

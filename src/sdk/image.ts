@@ -2,7 +2,14 @@
 // paths (copy sources, tarballs) are resolved against the app file's directory when the app is deployed.
 
 export type ImageStepDraft =
-  | { op: "base"; source: { kind: "scratch" } | { kind: "debian"; suite: string; mirror?: string } | { kind: "tarball"; path: string } }
+  | {
+      op: "base";
+      source:
+        | { kind: "scratch" }
+        | { kind: "debian"; suite: string; mirror?: string }
+        | { kind: "tarball"; path: string }
+        | { kind: "registry"; ref: string; auth?: RegistryAuth };
+    }
   | { op: "run"; shell: string; forceBuild?: boolean }
   | { op: "copy"; src: string[]; dest: string }
   | { op: "env"; vars: Record<string, string> }
@@ -13,6 +20,12 @@ export type ImageStepDraft =
   | { op: "label"; labels: Record<string, string> }
   | { op: "arg"; name: string; default?: string };
 
+/** Credentials for a private registry (Basic at the registry, or at its token service). */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+}
+
 export class Image {
   private constructor(
     readonly steps: readonly ImageStepDraft[],
@@ -22,6 +35,14 @@ export class Image {
   /** A Debian root built with debootstrap (variant minbase) from the Debian archive. */
   static debian(suite = "bookworm", params: { mirror?: string } = {}): Image {
     return new Image([{ op: "base", source: { kind: "debian", suite, ...(params.mirror ? { mirror: params.mirror } : {}) } }]);
+  }
+
+  /**
+   * An image from any OCI registry: `nginx:1.27`, `ghcr.io/org/img@sha256:…`. A tag is pinned to the digest it names
+   * at build time (the version records it); a moved tag is noticed on the next build.
+   */
+  static fromRegistry(ref: string, params: { auth?: RegistryAuth } = {}): Image {
+    return new Image([{ op: "base", source: { kind: "registry", ref, ...(params.auth ? { auth: { ...params.auth } } : {}) } }]);
   }
 
   /** An empty image. */

@@ -22,6 +22,7 @@ export class BuildService {
         image: `${req.app}/${name}`,
         repo: req.app,
         forceBuild: req.forceBuild,
+        auth: req.registryAuth,
         onEvent: (event) => onEvent({ type: "build", image: name, event }),
       });
       images[name] = { digest: result.digest, steps: result.steps, durationMs: result.durationMs };
