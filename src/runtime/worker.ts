@@ -393,10 +393,24 @@ export class Worker {
           { exitCode: status.exitCode, output: tail },
         );
       }
-      if (await stat(warm.socket).catch(() => null)) return;
+      // The socket file appears at bind(), a moment before listen(): only an answer to /ready means ready.
+      if ((await stat(warm.socket).catch(() => null)) && (await this.ready(warm.socket))) return;
       await new Promise((r) => setTimeout(r, 2));
     }
     throw new TimeoutError(`${target.app}/${target.function} did not become ready within ${START_TIMEOUT_MS} ms`);
+  }
+
+  private ready(socketPath: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = request({ socketPath, method: "GET", path: "/ready" }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode === 200));
+        res.on("error", () => resolve(false));
+      });
+      req.on("error", () => resolve(false));
+      req.setTimeout(1000, () => req.destroy());
+      req.end();
+    });
   }
 
   private call(

@@ -63,13 +63,19 @@ export interface ServerProcess {
   cli(args: string[], options?: { cwd?: string }): Promise<CliResult>;
 }
 
-/** Starts `slipway server` as a child process; resolves when /api/v1/health answers. */
-export async function startServerProcess(options: { dataDir?: string } = {}): Promise<ServerProcess> {
+/**
+ * Starts `slipway server` as a child process; resolves when /api/v1/health answers. `args` are extra server flags,
+ * `env` extra environment (SLIPWAY_FAULT for crash tests), `port` reuses a port (a restart on the same address).
+ */
+export async function startServerProcess(
+  options: { dataDir?: string; args?: string[]; env?: Record<string, string>; port?: number } = {},
+): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "slipway-test-")));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [CLI, "server", "--port", String(port), "--data", dataDir], {
+  const child = spawn(process.execPath, [CLI, "server", "--port", String(port), "--data", dataDir, ...(options.args ?? [])], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...options.env },
   });
   let log = "";
   child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
