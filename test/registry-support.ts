@@ -2,10 +2,10 @@
 // metadata store and auth, in a data directory. Run as a program (bundled by esbuild, see bundleRegistryMain) it
 // listens on 127.0.0.1 and prints one JSON line {url, adminToken}, so tests can SIGKILL it mid-request.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { build } from "esbuild";
 import { registryPlugin } from "../src/registry/routes.js";
@@ -18,7 +18,15 @@ import { MetadataStore } from "../src/store/metadata-store.js";
 import { RepositoryIndex } from "../src/store/repository-index.js";
 import { TokenStore } from "../src/store/token-store.js";
 
-export const ROOT = resolve(import.meta.dirname, "..");
+/** The repository root: found by walking up, since this file also runs bundled from node_modules/.cache. */
+export const ROOT = findRoot(import.meta.dirname);
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "test/registry-support.ts"))) return dir;
+    if (dirname(dir) === dir) return resolve(from, "..");
+  }
+}
 
 export interface RegistryOptions {
   dataDir?: string;
