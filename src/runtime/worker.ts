@@ -250,6 +250,8 @@ export class Worker {
     } finally {
       pool.starting--;
     }
+    // Started ahead of any call: no call pays for this start.
+    warm.coldStart = null;
     pool.busy.add(warm);
     this.release(pool, warm);
   }

@@ -25,7 +25,9 @@ export function registerDeployRoutes(api: FastifyInstance, sw: Slipway): void {
 
   api.get("/api/v1/apps/:app/status", async (request) => {
     const { app } = request.params as { app: string };
-    const deployments = sw.deployments.list(app);
+    const deploys = sw.deploys.recent(app, 10);
+    // An app's first deploy has a status before the app has a version.
+    const deployments = deploys.length && !sw.versions.store.appExists(app) ? [] : sw.deployments.list(app);
     const pools = sw.worker.stats(app);
     const byVersion = new Map<number, typeof pools>();
     for (const p of pools) byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), p]);
@@ -40,7 +42,7 @@ export function registerDeployRoutes(api: FastifyInstance, sw: Slipway): void {
         functions: fns.map(({ function: fn, active, idle, busy, starting }) => ({ function: fn, active, idle, busy, starting })),
       };
     });
-    return { app, deployments, versions, deploys: sw.deploys.recent(app, 10) };
+    return { app, deployments, versions, deploys };
   });
 
   api.get("/api/v1/apps/:app/versions", async (request) => {
