@@ -51,24 +51,27 @@ async function main(): Promise<void> {
       { name: "distribution", host: distribution.host, creds: [] },
     ];
 
-    process.stderr.write("preparing images…\n");
-    // Random bytes do not compress, so the layer stays 512 MiB after gzip (level 1, written once).
-    const big = join(work, "big");
-    const bigImage = await writeOciLayout(big, "v1", [tarOf("big.bin", randomBytes(512 * MiB))]);
-    const ten = join(work, "ten");
-    await writeOciLayout(ten, "v1", Array.from({ length: 10 }, (_, i) => tarOf(`f${i}.bin`, randomBytes(2 * MiB))));
-    const bigBytes = bigImage.layers[0]!.size + bigImage.config.size;
-
+    // Fresh content every run: skopeo remembers where it has seen a blob and would mount it instead of pushing.
+    // Random bytes do not compress, so the big layer stays 512 MiB after gzip.
+    const images = {
+      big: async (dir: string) => writeOciLayout(dir, "v1", [tarOf("big.bin", randomBytes(512 * MiB))]),
+      ten: async (dir: string) => writeOciLayout(dir, "v1", Array.from({ length: 10 }, (_, i) => tarOf(`f${i}.bin`, randomBytes(2 * MiB)))),
+    };
     const rows: Array<[string, string, number, number, number | null]> = [];
-    for (const [label, dir, bytes] of [
-      ["512 MiB, 1 layer", big, bigBytes],
-      ["10 layers x 2 MiB", ten, 20 * MiB],
+    for (const [label, kind] of [
+      ["512 MiB, 1 layer", "big"],
+      ["10 layers x 2 MiB", "ten"],
     ] as const) {
       const results: Record<string, { push: number[]; repush: number[]; pull: number[] }> = {};
       for (const t of targets) results[t.name] = { push: [], repush: [], pull: [] };
+      let bytes = 0;
       for (let i = 0; i < RUNS; i++) {
+        process.stderr.write(`${label}: run ${i + 1} of ${RUNS}…\n`);
+        const dir = join(work, `${kind}-${i}`);
+        const image = await images[kind](dir);
+        bytes = image.config.size + image.layers.reduce((n, l) => n + l.size, 0);
         for (const t of targets) {
-          const ref = `docker://${t.host}/bench/${label.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}-${i}:v1`;
+          const ref = `docker://${t.host}/bench/${kind}-${i}:v1`;
           const out = join(work, `pull-${t.name}-${i}`);
           results[t.name]!.push.push(await timed(() => skopeo(["copy", "--dest-tls-verify=false", ...t.creds, `oci:${dir}:v1`, ref])));
           results[t.name]!.repush.push(await timed(() => skopeo(["copy", "--dest-tls-verify=false", ...t.creds, `oci:${dir}:v1`, ref])));
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
           results[t.name]!.pull.push(await timed(() => skopeo(["copy", "--src-tls-verify=false", ...src, ref, `oci:${out}:v1`])));
           await rm(out, { recursive: true, force: true });
         }
+        await rm(dir, { recursive: true, force: true });
       }
       for (const op of ["push", "repush", "pull"] as const) {
         const s = median(results.slipway![op]);
