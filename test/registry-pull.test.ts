@@ -1,5 +1,6 @@
 // Pulling from other registries against a real one: Debian's docker-registry on loopback, filled with skopeo and
-// with hand-made images, anonymous, behind htpasswd (Basic), and behind token auth with a token server of our own.
+// with hand-made images, anonymous, behind htpasswd (Basic), and behind token auth with a token server of our own;
+// and Slipway's own registry, filled with skopeo, with its API token as the credential.
 // Cases EP1 (pin the index), EP2 (short names, in src/oci/reference.test.ts) and EP3 (token challenge).
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -19,6 +20,7 @@ import { startDockerRegistry, freePort, type StartedRegistry } from "./helpers/d
 import { announceSkip, toolSkipReason } from "./helpers/env.js";
 import { blobsOf, imageOf, indexOf, layerOf, pushDirect, skopeoCopy, tarOf, writeOciLayout, type BuiltImage, type Blob } from "./helpers/oci-images.js";
 import { makeSigningCert, startTokenServer, type TokenServer } from "./helpers/token-server.js";
+import { listen, openRegistry, type TestRegistry } from "./registry-support.js";
 
 const skipReason = toolSkipReason("docker-registry", "skopeo", "zstd", "openssl");
 const skip = announceSkip("registry pull tests", skipReason);
@@ -65,7 +67,7 @@ describe.skipIf(skip)("RegistryClient and pullRegistryBase against docker-regist
     const busyboxTar = await readFile(await busyboxTarball(dir));
     busybox = imageOf([layerOf(busyboxTar, "gzip")]);
     await writeOciLayout(join(dir, "busybox-layout"), blobsOf(busybox), busybox.manifest.descriptor, "1");
-    skopeoCopy(join(dir, "busybox-layout"), "1", `${anon.host}/test/busybox:1`);
+    await skopeoCopy(join(dir, "busybox-layout"), "1", `${anon.host}/test/busybox:1`);
 
     // A multi-platform index, arm64 listed first, with an attestation-like entry, also through skopeo (--all).
     amd64 = imageOf([layerOf(await tarOf([{ name: "arch", content: "amd64\n" }]), "gzip")]);
@@ -81,7 +83,7 @@ describe.skipIf(skip)("RegistryClient and pullRegistryBase against docker-regist
       },
     ]);
     await writeOciLayout(join(dir, "multi-layout"), [...blobsOf(amd64), ...blobsOf(arm64), ...blobsOf(attestation), multi], multi.descriptor, "1");
-    skopeoCopy(join(dir, "multi-layout"), "1", `${anon.host}/test/multi:1`);
+    await skopeoCopy(join(dir, "multi-layout"), "1", `${anon.host}/test/multi:1`);
 
     // Layers in all three compressions, pushed directly (skopeo would compress the uncompressed one).
     mixed = imageOf([
@@ -255,6 +257,18 @@ describe.skipIf(skip)("RegistryClient and pullRegistryBase against docker-regist
       expect(badConfig.message).toContain(`served config blob ${image.config.descriptor.digest} of test/corrupt with other content`);
     });
 
+    it("refuses layers that are not filesystem layers, naming the media type", async () => {
+      const chart = layerOf(await tarOf([{ name: "Chart.yaml", content: "name: x\n" }]), "gzip");
+      chart.descriptor.mediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+      const image = imageOf([chart]);
+      await pushDirect(anon.host, "test/chart", blobsOf(image), [{ blob: image.manifest, tag: "1" }]);
+      const store = await newStore();
+      const err = await errorOf(pullRegistryBase(`${anon.host}/test/chart:1`, { client: client(), blobs: store }));
+      expect(err).toBeInstanceOf(InvalidError);
+      expect(err.message).toMatch(/layers\[0\] has media type "application\/vnd\.cncf\.helm\.chart\.content\.v1\.tar\+gzip", which is not a filesystem layer/);
+      expect(await store.stat(chart.descriptor.digest)).toBeNull();
+    });
+
     it("names what is missing: an unknown tag, an unknown repository, a registry that is down, something that is not a registry", async () => {
       const unknownTag = await errorOf(client().resolve(`${anon.host}/test/busybox:nope`));
       expect(unknownTag).toBeInstanceOf(NotFoundError);
@@ -309,6 +323,33 @@ describe.skipIf(skip)("RegistryClient and pullRegistryBase against docker-regist
       // A tag still has to ask the registry what it names now.
       const err = await errorOf(client().resolve(`${own.host}/test/multi:1`, { store }));
       expect(err).toBeInstanceOf(UnavailableError);
+    });
+  });
+
+  describe("Slipway's own registry (token auth, API token as the password)", () => {
+    let own: TestRegistry;
+    let host: string;
+    beforeAll(async () => {
+      own = await openRegistry();
+      started.push({ stop: () => own.close() });
+      host = new URL(await listen(own)).host;
+      const creds = ["--dest-creds", `token:${own.adminToken}`];
+      await skopeoCopy(join(dir, "busybox-layout"), "1", `${host}/own/busybox:1`, creds);
+      await skopeoCopy(join(dir, "multi-layout"), "1", `${host}/own/multi:1`, creds);
+    });
+
+    it("pulls with the API token sent to the realm, and refuses anonymous pulls", async () => {
+      const anonymous = await errorOf(new RegistryClient().resolve(`${host}/own/busybox:1`));
+      expect(anonymous).toBeInstanceOf(UnauthorizedError);
+
+      const client = new RegistryClient({ auth: { [host]: { username: "token", password: own.adminToken } } });
+      const store = await newStore();
+      const base = await pullRegistryBase(`${host}/own/multi:1`, { client, blobs: store });
+      expect(base.pinnedDigest).toBe(multi.descriptor.digest);
+      expect(base.platformDigest).toBe(amd64.manifest.descriptor.digest);
+      const busyboxBase = await pullRegistryBase(`${host}/own/busybox:1`, { client, blobs: store });
+      expect(busyboxBase.layers.map((l) => l.digest)).toEqual([busybox.layers[0]!.descriptor.digest]);
+      expect((await store.readBuffer(busybox.layers[0]!.descriptor.digest)).equals(busybox.layers[0]!.bytes)).toBe(true);
     });
   });
 
@@ -371,7 +412,8 @@ describe.skipIf(skip)("RegistryClient and pullRegistryBase against docker-regist
       const store = await newStore();
       const base = await pullRegistryBase(`${host}/test/multi:1`, { client, blobs: store });
       expect(base.pinnedDigest).toBe(multi.descriptor.digest);
-      expect(tokens.requests).toEqual([{ scopes: ["repository:test/multi:pull"], service, user: null }]);
+      // The realm's own query (commas inside the quoted challenge value) arrives intact, beside service and scope.
+      expect(tokens.requests).toEqual([{ query: { a: "1,2", b: "x,y", service }, scopes: ["repository:test/multi:pull"], service, user: null }]);
 
       // Same scope: the cached token serves the manifest, config and blob requests of a second resolve and pull.
       await client.resolve(`${host}/test/multi:1`);
@@ -406,7 +448,7 @@ describe.skipIf(skip)("RegistryClient and pullRegistryBase against docker-regist
       const client = new RegistryClient({ auth: { [host]: { username: "bob", password: "hunter2" } } });
       const r = await client.resolve(`${host}/test/busybox:1`);
       expect(r.digest).toBe(busybox.manifest.descriptor.digest);
-      expect(tokens.requests.at(-1)).toEqual({ scopes: ["repository:test/busybox:pull"], service, user: "bob" });
+      expect(tokens.requests.at(-1)).toMatchObject({ scopes: ["repository:test/busybox:pull"], service, user: "bob" });
     });
   });
 });

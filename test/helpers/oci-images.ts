@@ -1,13 +1,16 @@
 // Small OCI images made by hand for registry tests: layers in any compression, configs, manifests and indexes, written
 // as an OCI layout for skopeo or pushed straight to a registry over HTTP (for what skopeo would rewrite).
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { pack, type Headers } from "tar-stream";
 import { sha256, type Digest } from "../../src/oci/digest.js";
 import type { Descriptor, Platform } from "../../src/oci/manifest.js";
 import { layerMediaType, MediaType, type Compression } from "../../src/oci/media-types.js";
+
+const execFileP = promisify(execFile);
 
 export type TarEntry = Headers & { content?: string | Buffer };
 
@@ -98,10 +101,9 @@ export async function writeOciLayout(dir: string, blobs: Blob[], top: Descriptor
   );
 }
 
-export function skopeoCopy(layoutDir: string, tag: string, dest: string, extra: string[] = []): void {
-  execFileSync("skopeo", ["--insecure-policy", "copy", "-q", "--all", "--preserve-digests", "--dest-tls-verify=false", ...extra, `oci:${layoutDir}:${tag}`, `docker://${dest}`], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+/** Asynchronous, so that a registry served by this same process can answer while skopeo runs. */
+export async function skopeoCopy(layoutDir: string, tag: string, dest: string, extra: string[] = []): Promise<void> {
+  await execFileP("skopeo", ["--insecure-policy", "copy", "-q", "--all", "--preserve-digests", "--dest-tls-verify=false", ...extra, `oci:${layoutDir}:${tag}`, `docker://${dest}`]);
 }
 
 /** Pushes blobs and then manifests (children before indexes, as given) to an anonymous registry over HTTP. */

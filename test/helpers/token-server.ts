@@ -26,6 +26,8 @@ export function makeSigningCert(dir: string): SigningCert {
 }
 
 export interface TokenRequest {
+  /** The query the client sent, realm's own parameters included. */
+  query: Record<string, string>;
   scopes: string[];
   service: string | null;
   /** The Basic user, when the client sent credentials. */
@@ -61,18 +63,19 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const scopes = url.searchParams.getAll("scope");
+    const query = Object.fromEntries([...url.searchParams].filter(([k]) => k !== "scope"));
     let user: string | null = null;
     const auth = req.headers.authorization;
     if (auth?.startsWith("Basic ")) {
       const [u, ...rest] = Buffer.from(auth.slice(6), "base64").toString().split(":");
       if (options.users && options.users[u!] !== rest.join(":")) {
-        requests.push({ scopes, service: url.searchParams.get("service"), user: u ?? null });
+        requests.push({ query, scopes, service: url.searchParams.get("service"), user: u ?? null });
         res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ details: "bad credentials" }));
         return;
       }
       user = u ?? null;
     }
-    requests.push({ scopes, service: url.searchParams.get("service"), user });
+    requests.push({ query, scopes, service: url.searchParams.get("service"), user });
     if (options.users && !user) {
       res.writeHead(401, { "content-type": "application/json", "www-authenticate": 'Basic realm="token"' }).end("{}");
       return;
