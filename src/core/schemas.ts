@@ -90,6 +90,8 @@ export const functionSettingsSchema = z.object({
   idleTimeoutMs: z.number().int().min(0).default(300_000),
 });
 export type FunctionSettings = z.infer<typeof functionSettingsSchema>;
+/** How a function's containers run: resources, timeout, and how many stay warm. */
+export type FunctionResources = Omit<FunctionSettings, "image" | "handler">;
 
 export const deployRequestSchema = z.object({
   app: z.string(),

@@ -2,20 +2,14 @@
 // content (images, code bundle, config revision, function settings), so equal content has an equal digest.
 import { canonicalJson } from "../core/canonical-json.js";
 import { NotFoundError } from "../core/errors.js";
-import type { Digest } from "../core/schemas.js";
+import type { Digest, FunctionResources } from "../core/schemas.js";
 import { sha256 } from "../oci/digest.js";
 import type { AppStore, VersionRow } from "../store/app-store.js";
 
-export interface FunctionRelease {
+export interface FunctionRelease extends FunctionResources {
   image: Digest;
   /** The handler's file inside the code bundle. */
   handler: string;
-  cpu: number;
-  memoryMiB: number;
-  timeoutMs: number;
-  minContainers: number;
-  maxContainers: number;
-  idleTimeoutMs: number;
 }
 
 export interface VersionContent {

@@ -9,21 +9,12 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { FailedError, InvalidError, TimeoutError, UnavailableError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
-import { codeBundleSchema, parseWith, type CodeBundle, type Digest } from "../core/schemas.js";
+import { codeBundleSchema, parseWith, type CodeBundle, type Digest, type FunctionResources } from "../core/schemas.js";
 import { envToMap, mapToEnv, type ImageConfig, type ImageManifest } from "../oci/manifest.js";
 import type { FsBlobStore } from "../store/blob-store.js";
 import type { Container, Executor } from "./executor.js";
 import { RUNTIME_MOUNT, runtimeCommand } from "./node-runtime.js";
 import { mountOverlay, type LayerRef, type OverlayMount, type SnapshotStore } from "./snapshots.js";
-
-export interface FunctionSettings {
-  cpu: number;
-  memoryMiB: number;
-  timeoutMs: number;
-  minContainers: number;
-  maxContainers: number;
-  idleTimeoutMs: number;
-}
 
 /** One function of one version: everything a worker needs to start its containers. */
 export interface FunctionTarget {
@@ -33,7 +24,7 @@ export interface FunctionTarget {
   image: Digest;
   code: Digest;
   handler: string;
-  settings: FunctionSettings;
+  settings: FunctionResources;
   /** Runtime configuration, overlaid on the image's environment key by key. */
   env: Record<string, string>;
 }

@@ -30,11 +30,15 @@ export async function bundleHandler(path: string): Promise<Buffer> {
     });
     return Buffer.from(result.outputFiles[0]!.contents);
   } catch (err) {
-    const e = err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> };
-    const first = e.errors?.[0];
-    const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";
-    throw new InvalidError(`handler ${path} does not build: ${where}${first?.text ?? (err as Error).message}`, { handler: path });
+    throw new InvalidError(`handler ${path} does not build: ${esbuildError(err)}`, { handler: path });
   }
+}
+
+/** esbuild's first error as `file:line:column: text`, the form editors jump to. */
+export function esbuildError(err: unknown): string {
+  const first = (err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors?.[0];
+  const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";
+  return `${where}${first?.text ?? (err as Error).message}`;
 }
 
 /**

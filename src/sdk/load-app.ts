@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { InvalidError, NotFoundError } from "../core/errors.js";
 import { App } from "./app.js";
+import { esbuildError } from "./bundle.js";
 
 /** The SDK's entry: dist/index.js beside this file's directory (or src/index.ts when run from source). */
 function sdkEntry(): string {
@@ -39,10 +40,7 @@ export async function loadAppFile(file: string): Promise<{ app: App; path: strin
     });
     code = result.outputFiles[0]!.text;
   } catch (err) {
-    const e = err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> };
-    const first = e.errors?.[0];
-    const where = first?.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : "";
-    throw new InvalidError(`app file ${file} does not load: ${where}${first?.text ?? (err as Error).message}`, { file });
+    throw new InvalidError(`app file ${file} does not load: ${esbuildError(err)}`, { file });
   }
   const tmp = await mkdtemp(join(tmpdir(), "slipway-app-"));
   const out = join(tmp, "app.mjs");
