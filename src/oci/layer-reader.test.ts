@@ -7,37 +7,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync, createGzip } from "node:zlib";
-import { pack, type Headers } from "tar-stream";
+import { pack } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { InvalidError } from "../core/errors.js";
 import { sha256 } from "./digest.js";
 import { unpackLayer, type UnpackOptions } from "./layer-reader.js";
+import { tarOf, type TarEntry } from "../../test/helpers/oci-images.js";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn("layer-reader.test.ts: skipped, unpacking needs root (mknod, chown, trusted.* xattrs)");
-
-type TarEntry = Headers & { content?: string | Buffer };
-
-/** A tar built entry by entry; tar-stream writes names as given, `..` and absolute paths included. */
-async function tarOf(entries: TarEntry[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on("data", (c: Buffer) => chunks.push(c));
-  const ended = new Promise<void>((resolve, reject) => {
-    p.on("end", () => resolve());
-    p.on("error", reject);
-  });
-  for (const { content, ...header } of entries) {
-    await new Promise<void>((resolve, reject) =>
-      p.entry({ mtime: new Date(0), ...header }, header.type === undefined || header.type === "file" ? Buffer.from(content ?? "") : undefined, (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-  }
-  p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
-}
 
 interface NodeState {
   mode: number;
@@ -221,10 +199,10 @@ describe.skipIf(!isRoot)("unpackLayer refuses hostile layers before touching any
     const gz = p.pipe(createGzip({ level: 1 }));
     const chunks: Buffer[] = [];
     gz.on("data", (c: Buffer) => chunks.push(c));
-    const done = new Promise((resolve) => gz.on("end", resolve));
+    const done = new Promise<void>((resolve) => gz.on("end", () => resolve()));
     const sink = p.entry({ name: "zeros", size: 256 << 20, mtime: new Date(0) });
-    for (let i = 0; i < 256; i++) if (!sink.write(zeros)) await new Promise((resolve) => sink.once("drain", resolve));
-    sink.end();
+    for (let i = 0; i < 255; i++) if (!sink.write(zeros)) await new Promise<void>((resolve) => sink.once("drain", () => resolve()));
+    sink.end(zeros);
     p.finalize();
     await done;
     const bomb = Buffer.concat(chunks);

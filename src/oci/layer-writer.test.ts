@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
-import { extract, type Headers } from "tar-stream";
+import { extract, type Header } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { InvalidError } from "../core/errors.js";
 import { sha256 } from "./digest.js";
@@ -28,8 +28,8 @@ async function packDir(dir: string, compression: Compression = "gzip", options: 
   return { bytes, diffId };
 }
 
-async function tarHeaders(tar: Buffer): Promise<Array<Headers & { body: string }>> {
-  const out: Array<Headers & { body: string }> = [];
+async function tarHeaders(tar: Buffer): Promise<Array<Header & { body: string }>> {
+  const out: Array<Header & { body: string }> = [];
   const ex = extract();
   const done = (async () => {
     for await (const entry of ex) {

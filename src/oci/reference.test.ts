@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { InvalidError } from "../core/errors.js";
+import type { Digest } from "./digest.js";
 import { formatReference, parseReference, pinReference } from "./reference.js";
 
-const D = `sha256:${"a".repeat(64)}`;
+const D: Digest = `sha256:${"a".repeat(64)}`;
 
 function captureError(fn: () => unknown): unknown {
   try {

@@ -5,28 +5,33 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { pack, type Headers } from "tar-stream";
+import { pack, type Header } from "tar-stream";
 import { sha256, type Digest } from "../../src/oci/digest.js";
 import type { Descriptor, Platform } from "../../src/oci/manifest.js";
 import { layerMediaType, MediaType, type Compression } from "../../src/oci/media-types.js";
 
 const execFileP = promisify(execFile);
 
-export type TarEntry = Headers & { content?: string | Buffer };
+export type TarEntry = Partial<Header> & Pick<Header, "name"> & { content?: string | Buffer };
 
+/** A tar built entry by entry; tar-stream writes names as given, `..` and absolute paths included. */
 export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on("data", (c: Buffer) => chunks.push(c));
+  p.on("data", (c) => {
+    chunks.push(c as Buffer);
+  });
   const ended = new Promise<void>((resolve, reject) => {
     p.on("end", () => resolve());
     p.on("error", reject);
   });
   for (const { content, ...header } of entries) {
     const isFile = header.type === undefined || header.type === "file";
-    await new Promise<void>((resolve, reject) =>
-      p.entry({ mtime: new Date(0), ...header }, isFile ? Buffer.from(content ?? "") : undefined, (err) => (err ? reject(err) : resolve())),
-    );
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (isFile) p.entry({ mtime: new Date(0), ...header }, Buffer.from(content ?? ""), done);
+      else p.entry({ mtime: new Date(0), ...header }, done);
+    });
   }
   p.finalize();
   await ended;
@@ -113,13 +118,13 @@ export async function pushDirect(host: string, repository: string, blobs: Blob[]
     if (start.status !== 202) throw new Error(`upload start for ${b.descriptor.digest}: HTTP ${start.status}`);
     const location = new URL(start.headers.get("location")!, `http://${host}/`);
     location.searchParams.set("digest", b.descriptor.digest);
-    const put = await fetch(location, { method: "PUT", body: b.bytes, headers: { "content-type": "application/octet-stream" } });
+    const put = await fetch(location, { method: "PUT", body: new Uint8Array(b.bytes), headers: { "content-type": "application/octet-stream" } });
     if (put.status !== 201) throw new Error(`upload of ${b.descriptor.digest}: HTTP ${put.status} ${await put.text()}`);
   }
   for (const { blob, tag } of manifests) {
     const res = await fetch(`http://${host}/v2/${repository}/manifests/${tag ?? blob.descriptor.digest}`, {
       method: "PUT",
-      body: blob.bytes,
+      body: new Uint8Array(blob.bytes),
       headers: { "content-type": blob.descriptor.mediaType },
     });
     if (res.status !== 201) throw new Error(`manifest ${tag ?? blob.descriptor.digest}: HTTP ${res.status} ${await res.text()}`);
