@@ -4,7 +4,7 @@ import { InvalidError } from "../core/errors.js";
 import type { Digest } from "../oci/digest.js";
 import type { Descriptor, ImageConfig } from "../oci/manifest.js";
 import { layerMediaType, type Compression } from "../oci/media-types.js";
-import type { ImageReference } from "../oci/reference.js";
+import { formatReference, type ImageReference } from "../oci/reference.js";
 import type { RegistryClient, DocumentStore, ResolvedImage } from "../registry/client.js";
 import type { LayerRef } from "../runtime/snapshots.js";
 
@@ -58,8 +58,9 @@ export async function pullRegistryBase(image: string | ImageReference | Resolved
     log(had ? `layer ${layer.digest} (${mb} MB) already present` : `layer ${layer.digest} (${mb} MB) pulled in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
   });
 
+  const { registry, repository, tag } = resolved.reference;
   return {
-    reference: `${resolved.reference.registry}/${resolved.reference.repository}${resolved.reference.tag ? `:${resolved.reference.tag}` : ""}`,
+    reference: formatReference({ registry, repository, ...(tag !== undefined ? { tag } : {}) }),
     pinned: resolved.pinned,
     pinnedDigest: resolved.digest,
     platformDigest: resolved.manifest.descriptor.digest,
@@ -102,10 +103,21 @@ function acceptedCompression(descriptor: Descriptor & { urls?: unknown }, where:
   return compression;
 }
 
+/** Runs `work` on the items, `width` at a time; after a failure starts nothing new, waits for the rest, rethrows. */
 async function inPool<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
+    while (!failed && next < items.length) {
+      try {
+        await work(items[next++]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  const results = await Promise.allSettled(Array.from({ length: Math.min(width, items.length) }, worker));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) throw failure.reason;
 }

@@ -505,5 +505,7 @@ function limitBytes(source: Readable, size: number): Readable {
     },
   });
   source.on("error", (err) => limiter.destroy(err));
+  // pipe() leaves the source open when the limiter fails; the connection must not linger.
+  limiter.once("close", () => source.destroy());
   return source.pipe(limiter);
 }
