@@ -1,13 +1,14 @@
 // Functions on a small busybox image, through the real CLI and server: warm containers, version pinning across a
 // flip, and every kind of bad input (handler throws, timeout, unknown names, an app file or RUN step that fails).
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "../src/sdk/client.js";
 import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
-import { announceSkip, containerSkipReason } from "./helpers/env.js";
+import { announceSkip, containerSkipReason, toolSkipReason } from "./helpers/env.js";
 
 const skip = announceSkip("runtime (runc containers)", containerSkipReason());
 
@@ -33,6 +34,7 @@ describe.skipIf(skip)("functions in containers", () => {
   let server: ServerProcess;
   let dir: string;
   let client: Client;
+  let token: string;
 
   beforeAll(async () => {
     server = await startServerProcess();
@@ -42,7 +44,7 @@ describe.skipIf(skip)("functions in containers", () => {
     await writeFile(join(dir, "echo.ts"), ECHO("A"));
     await writeFile(join(dir, "boom.ts"), `export default function () { throw new Error("kaboom from the handler"); }`);
     await writeFile(join(dir, "slow.ts"), `export default async function () { await new Promise((r) => setTimeout(r, 30000)); return "late"; }`);
-    const token = (await import("node:fs")).readFileSync(join(server.dataDir, "admin-token"), "utf8").trim();
+    token = (await import("node:fs")).readFileSync(join(server.dataDir, "admin-token"), "utf8").trim();
     client = new Client({ url: server.url, token });
   });
 
@@ -67,6 +69,25 @@ describe.skipIf(skip)("functions in containers", () => {
     const cli = await server.cli(["invoke", "rt/echo", "--input", '{"n":1}', "--json"]);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.json<{ version: number; output: { input: unknown } }>()).toMatchObject({ version: 1, output: { input: { n: 1 } } });
+  });
+
+  it.skipIf(toolSkipReason("skopeo") !== null)("serves the deployed image to OCI clients from /v2/ (skopeo inspect and copy)", async () => {
+    const res = await client.invoke("rt", "echo", null);
+    const host = new URL(server.url).host;
+    const creds = ["--tls-verify=false", "--creds", `slipway:${token}`];
+    const inspected = JSON.parse(execFileSync("skopeo", ["inspect", ...creds, `docker://${host}/rt@${res.image}`], { encoding: "utf8" })) as {
+      Digest: string;
+      Env: string[];
+      Layers: string[];
+    };
+    expect(inspected.Digest).toBe(res.image);
+    expect(inspected.Env).toContain("GREETING=hi");
+    const out = await mkdtemp(join(tmpdir(), "slipway-oci-"));
+    execFileSync("skopeo", ["--insecure-policy", "copy", "-q", "--src-tls-verify=false", "--src-creds", `slipway:${token}`, `docker://${host}/rt@${res.image}`, `oci:${out}:copied`]);
+    const index = JSON.parse(await readFile(join(out, "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
+    expect(index.manifests[0]!.digest).toBe(res.image);
+    // Without credentials the registry challenges instead of serving.
+    expect(() => execFileSync("skopeo", ["inspect", "--tls-verify=false", `docker://${host}/rt@${res.image}`], { stdio: "pipe" })).toThrow(/unauthorized|authentication required/i);
   });
 
   it("serves the next call from the warm container", async () => {

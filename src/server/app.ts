@@ -1,10 +1,11 @@
-// The HTTP app as a value built from its dependencies: the control-plane API under /api/v1 (and, registered by
-// the registry module, /v2/). Handlers parse, call a service, and map the result; errors map in http-errors.ts.
+// The HTTP app as a value built from its dependencies: the control-plane API under /api/v1 and the OCI registry
+// under /v2/. Handlers parse, call a service, and map the result; errors map in http-errors.ts.
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import { deployRequestSchema, digestSchema, parseWith } from "../core/schemas.js";
 import { InvalidError } from "../core/errors.js";
 import { parseDigest } from "../oci/digest.js";
+import { registryPlugin } from "../registry/routes.js";
 import type { Slipway } from "./context.js";
 import { errorHandler } from "./http-errors.js";
 import { parseJsonBody, streamNdjson } from "./routes/common.js";
@@ -24,6 +25,7 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
   app.setErrorHandler(errorHandler);
 
   app.get("/api/v1/health", async () => ({ ok: true }));
+  app.register(registryPlugin({ blobs: sw.blobs, repos: sw.repos, auth: sw.auth.registry, uploads: sw.uploads }), { prefix: "/v2" });
 
   app.register(async (api) => {
     api.addHook("onRequest", async (request: FastifyRequest & { actor?: string }) => {

@@ -9,11 +9,10 @@
 //   <data>/runc/           runc's state
 //   <data>/admin-token     the admin API token (0600)
 //   <data>/secrets.key     the key that seals config secrets and webhook secrets (AES-256-GCM, 0600)
-import { randomBytes, timingSafeEqual } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Builder } from "../build/builder.js";
-import { UnauthorizedError } from "../core/errors.js";
+import { DeniedError, UnauthorizedError } from "../core/errors.js";
 import { RuntimeConfig } from "../deploy/config.js";
 import { Deployments } from "../deploy/deployments.js";
 import { EventLog } from "../deploy/events.js";
@@ -34,6 +33,9 @@ import { DeployStore } from "../store/deploy-store.js";
 import { EventStore } from "../store/event-store.js";
 import { MetadataStore } from "../store/metadata-store.js";
 import { RepositoryIndex } from "../store/repository-index.js";
+import { TokenStore } from "../store/token-store.js";
+import { UploadSessions } from "../registry/uploads.js";
+import { createAuth, ensureAdminToken, type Auth } from "./auth.js";
 import { BuildService } from "./build-service.js";
 import { DeployService } from "./deploy-service.js";
 import type { FaultPlan } from "./faults.js";
@@ -48,6 +50,8 @@ export interface ContextOptions {
   webhooks?: DispatcherOptions;
   /** Crash-test pauses (faults.ts); only the server's config loader sets them. */
   faults?: FaultPlan;
+  /** Registry pulls without credentials (off by default). */
+  anonymousPull?: boolean;
 }
 
 export interface Slipway {
@@ -70,6 +74,10 @@ export interface Slipway {
   dispatcher: Dispatcher;
   deploys: DeployStore;
   adminTokenPath: string;
+  /** Whether this start created the admin token (the server says where it is). */
+  adminTokenCreated: boolean;
+  auth: Auth;
+  uploads: UploadSessions;
   /** Checks an `Authorization` header; returns the actor it names. */
   authenticate(header: string | undefined): string;
   close(): Promise<void>;
@@ -133,8 +141,10 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
   deployService.recoverInterrupted();
   pointers.reconcile(apps.listApps());
   dispatcher.start();
-  const adminTokenPath = join(dataDir, "admin-token");
-  const adminToken = await ensureAdminToken(adminTokenPath);
+  const tokens = new TokenStore(meta);
+  const admin = await ensureAdminToken(tokens, dataDir);
+  const auth = createAuth(tokens, { anonymousPull: options.anonymousPull ?? false });
+  const uploads = new UploadSessions(blobs, repos);
   return {
     dataDir,
     meta,
@@ -154,29 +164,22 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
     webhooks,
     dispatcher,
     deploys,
-    adminTokenPath,
+    adminTokenPath: admin.path,
+    adminTokenCreated: admin.created,
+    auth,
+    uploads,
     authenticate(header) {
-      const token = /^Bearer\s+(.+)$/i.exec(header ?? "")?.[1]?.trim();
-      if (!token) throw new UnauthorizedError("missing API token: set SLIPWAY_TOKEN or pass Authorization: Bearer <token>");
-      const a = Buffer.from(token);
-      const b = Buffer.from(adminToken);
-      if (a.length !== b.length || !timingSafeEqual(a, b)) throw new UnauthorizedError("the API token is not valid");
-      return "admin";
+      if (!header) throw new UnauthorizedError("missing API token: set SLIPWAY_TOKEN or pass Authorization: Bearer <token>");
+      const principal = auth.verifyBearer(header);
+      if (!principal) throw new UnauthorizedError("the API token is not valid (expired, revoked or mistyped)");
+      if (!principal.admin) throw new DeniedError(`token ${principal.subject} may use the registry only, not the control-plane API`);
+      return principal.subject;
     },
     async close() {
+      await uploads.close();
       await dispatcher.stop();
       await worker.close();
       meta.close();
     },
   };
-}
-
-async function ensureAdminToken(path: string): Promise<string> {
-  const existing = await readFile(path, "utf8").catch(() => null);
-  if (existing?.trim()) return existing.trim();
-  const token = `sw_${randomBytes(24).toString("hex")}`;
-  await writeFile(path, token + "\n", { mode: 0o600, flag: "wx" }).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EEXIST") throw err;
-  });
-  return (await readFile(path, "utf8")).trim();
 }

@@ -15,6 +15,8 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** Crash-test pauses, from SLIPWAY_FAULT (see faults.ts). */
   faults?: FaultPlan;
+  /** Registry pulls without credentials (off by default). */
+  anonymousPull?: boolean;
 }
 
 export interface RunningServer {
@@ -30,6 +32,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     compression: options.compression,
     drainTimeoutMs: options.drainTimeoutMs,
     faults: options.faults,
+    anonymousPull: options.anonymousPull,
   });
   const app = buildApp(slipway, { logger: options.logger });
   await app.listen({ host: options.host, port: options.port });

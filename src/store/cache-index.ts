@@ -22,6 +22,15 @@ export class CacheIndex {
       .run(key, JSON.stringify(result), now, now);
   }
 
+  /** Every layer a cache entry names, so garbage collection keeps what later builds will hit. */
+  layerDigests(): string[] {
+    const digests = new Set<string>();
+    for (const row of this.meta.db.prepare("SELECT result FROM build_cache").iterate() as Iterable<{ result: string }>) {
+      for (const layer of (JSON.parse(row.result) as { layers?: Array<{ digest: string }> }).layers ?? []) digests.add(layer.digest);
+    }
+    return [...digests];
+  }
+
   /** The inputs each step of an image had at its last build. */
   lastBuild(image: string): Array<{ step: number; key: string; inputs: unknown }> {
     const rows = this.meta.db.prepare("SELECT step, key, inputs FROM build_records WHERE image = ? ORDER BY step").all(image) as Array<{

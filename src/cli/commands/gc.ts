@@ -1,11 +1,9 @@
 // `slipway gc [--dry-run] [--grace 1h]`: garbage-collects the registry in the data directory (SLIPWAY_DATA). Keeps
-// what tags, versions and their code bundles name; safe while the server runs. --dry-run lists what would go.
+// what tags, versions, their code bundles and the build cache name; safe while the server runs. --dry-run lists what would go.
 import type { Command } from "commander";
 import { InvalidError } from "../../core/errors.js";
-import { codeBundleSchema, type Digest } from "../../core/schemas.js";
 import { runGc, type GcReport } from "../../registry/gc.js";
-import type { FsBlobStore } from "../../store/blob-store.js";
-import type { MetadataStore } from "../../store/metadata-store.js";
+import { gcRoots } from "../../server/gc-roots.js";
 import { loadConfig } from "../config.js";
 import { runCommand } from "../output.js";
 
@@ -19,26 +17,10 @@ export function register(program: Command): void {
     .action(async (opts: { dryRun?: boolean; grace: string; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const config = loadConfig();
-        const report = await runGc({ dataDir: config.dataDir, dryRun: Boolean(opts.dryRun), gracePeriodMs: parseDuration(opts.grace), extraRoots: versionRoots });
+        const report = await runGc({ dataDir: config.dataDir, dryRun: Boolean(opts.dryRun), gracePeriodMs: parseDuration(opts.grace), extraRoots: gcRoots });
         out.result(report, () => describe(report));
       });
     });
-}
-
-/** Images and code every version names: they stay even when no tag points at them. */
-async function versionRoots(meta: MetadataStore, blobs: FsBlobStore): Promise<Digest[]> {
-  const roots: Digest[] = [];
-  const rows = meta.db.prepare("SELECT content FROM versions").all() as Array<{ content: string }>;
-  for (const row of rows) {
-    const content = JSON.parse(row.content) as { functions?: Record<string, { image?: Digest }>; code?: Digest };
-    for (const fn of Object.values(content.functions ?? {})) if (fn.image) roots.push(fn.image);
-    if (!content.code) continue;
-    roots.push(content.code);
-    const bytes = await blobs.readBuffer(content.code).catch(() => null);
-    const bundle = bytes ? codeBundleSchema.safeParse(JSON.parse(bytes.toString("utf8"))) : null;
-    if (bundle?.success) roots.push(...Object.values(bundle.data.files));
-  }
-  return roots;
 }
 
 function parseDuration(value: string): number {
