@@ -2,7 +2,7 @@
 // the HMAC-SHA256 of `<t>.<body>` under the webhook's secret; receivers recompute it and reject old timestamps.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { InvalidError, NotFoundError } from "../core/errors.js";
-import { newId } from "../core/ids.js";
+import { checkName, newId } from "../core/ids.js";
 import type { DeliveryRow, EventStore, WebhookRow } from "../store/event-store.js";
 import { EVENT_TYPES } from "./events.js";
 import type { SecretBox } from "./secret-box.js";
@@ -32,6 +32,7 @@ export class Webhooks {
       throw new InvalidError(`webhook URL ${JSON.stringify(params.url)} is not a URL`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new InvalidError(`webhook URL ${params.url} must be http:// or https://`);
+    if (params.app) checkName("app", params.app);
     const events = params.events?.length ? params.events : ["*"];
     for (const e of events) {
       if (e !== "*" && !(EVENT_TYPES as readonly string[]).includes(e)) {

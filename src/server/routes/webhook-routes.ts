@@ -5,6 +5,12 @@ import { parseWith } from "../../core/schemas.js";
 import type { Slipway } from "../context.js";
 import { actorOf, parseJsonBody } from "./common.js";
 
+const eventsQuery = z.object({
+  app: z.string().optional(),
+  after: z.coerce.number().int().nonnegative().optional(),
+  type: z.string().optional(),
+  limit: z.coerce.number().int().positive().max(1000).optional(),
+});
 const addBody = z.object({
   url: z.string(),
   app: z.string().optional(),
@@ -41,14 +47,7 @@ export function registerWebhookRoutes(api: FastifyInstance, sw: Slipway): void {
   });
 
   api.get("/api/v1/events", async (request) => {
-    const q = request.query as { app?: string; after?: string; type?: string; limit?: string };
-    return {
-      events: sw.events.list({
-        app: q.app,
-        afterSeq: q.after ? Number(q.after) : undefined,
-        types: q.type ? q.type.split(",") : undefined,
-        limit: q.limit ? Number(q.limit) : undefined,
-      }),
-    };
+    const q = parseWith(eventsQuery, request.query, "events query");
+    return { events: sw.events.list({ app: q.app, afterSeq: q.after, types: q.type?.split(","), limit: q.limit }) };
   });
 }
