@@ -83,12 +83,12 @@ export function register(program: Command): void {
         const q = opts.deployment ? `?deployment=${encodeURIComponent(opts.deployment)}` : "";
         const res = await clientFrom(loadConfig()).json<{ revisions: RevisionView[] }>(path(app, `/history${q}`));
         out.result(res, () =>
-          res.revisions
-            .map(
+          (res.revisions.length ? res.revisions : null)
+            ?.map(
               (r) =>
                 `#${r.revision}  ${new Date(r.at).toISOString()}  ${r.deployment.padEnd(10)} by ${r.actor}  ${r.changes.map((c) => `${c.op === "set" ? "+" : "-"}${c.key}${c.secret ? " (secret)" : ""}`).join(" ")}`,
             )
-            .join("\n"),
+            .join("\n") ?? `${app}: no config revisions yet`,
         );
       });
     });

@@ -34,13 +34,15 @@ interface MoveView {
   deployment: string;
   from: number | null;
   to: number;
+  fromTraffic?: HistoryView["toTraffic"];
+  traffic?: HistoryView["toTraffic"];
   revision: number;
   reason: string;
 }
 
 const app = encodeURIComponent;
 
-function pointer(version: number | null, split: HistoryView["toTraffic"]): string {
+function pointer(version: number | null, split: HistoryView["toTraffic"] | undefined): string {
   if (split) return split.map((e) => `v${e.version}=${e.weight}%`).join(" ");
   return version ? `v${version}` : "(none)";
 }
@@ -101,7 +103,7 @@ export function register(program: Command): void {
       await runCommand(Boolean(opts.json), async (out) => {
         const body = { deployment: opts.deployment, ...(opts.to ? { to: parseVersion(opts.to) } : {}) };
         const res = await clientFrom(loadConfig()).post<MoveView>(`/api/v1/apps/${app(name)}/rollback`, body);
-        out.result(res, `${res.app}/${res.deployment}: v${res.from} → v${res.to} (${res.reason})`);
+        out.result(res, `${res.app}/${res.deployment}: ${pointer(res.from, res.fromTraffic)} → ${pointer(res.to, res.traffic)} (${res.reason})`);
       });
     });
 
@@ -117,7 +119,7 @@ export function register(program: Command): void {
         if ((opts.from === undefined) === (opts.version === undefined)) throw new InvalidError("give exactly one of --from DEPLOYMENT or --version vN");
         const body = { to: opts.to, ...(opts.from ? { from: opts.from } : { version: parseVersion(opts.version!) }) };
         const res = await clientFrom(loadConfig()).post<MoveView>(`/api/v1/apps/${app(name)}/promote`, body);
-        out.result(res, `${res.app}/${res.deployment}: ${res.from ? `v${res.from}` : "(none)"} → v${res.to} (${res.reason})`);
+        out.result(res, `${res.app}/${res.deployment}: ${pointer(res.from, res.fromTraffic)} → ${pointer(res.to, res.traffic)} (${res.reason})`);
       });
     });
 }
