@@ -84,7 +84,7 @@ try {
   console.log(`tree ${TREE}: ${mb.toFixed(0)} MB of tar, walked and packed by Slipway in ${(packed.ms / 1000).toFixed(2)} s (${(mb / (packed.ms / 1000)).toFixed(0)} MB/s)`);
 
   const candidates = [
-    { name: "gzip -1, Node zlib (Slipway's writer today)", filter: zlibFilter(() => createGzip({ level: 1, memLevel: 9, chunkSize: 1 << 16 })) },
+    { name: "gzip -1, Node zlib (Slipway's gzip)", filter: zlibFilter(() => createGzip({ level: 1, memLevel: 9, chunkSize: 1 << 16 })) },
     { name: "gzip -6, Node zlib", filter: zlibFilter(() => createGzip({ level: 6, memLevel: 9, chunkSize: 1 << 16 })) },
   ];
   if (has("pigz")) {
@@ -94,8 +94,10 @@ try {
   }
   if (has("zstd")) {
     candidates.push({ name: "zstd -3, single thread", filter: processFilter("zstd", ["-q", "-c", "-3", "--no-check", "--single-thread"]) });
-    candidates.push({ name: "zstd -3 -T1", filter: processFilter("zstd", ["-q", "-c", "-3", "--no-check", "-T1"]) });
-    candidates.push({ name: "zstd -3 -T2", filter: processFilter("zstd", ["-q", "-c", "-3", "--no-check", "-T2"]), same: "zstd -3 -T1" });
+    // The zstd CLI's default is one worker (-T1): Slipway's zstd. Multi-worker output does not depend on the count,
+    // but --single-thread writes other bytes, so the writer must never switch between the two modes.
+    candidates.push({ name: "zstd -3 -T1 (Slipway's zstd)", filter: processFilter("zstd", ["-q", "-c", "-3", "--no-check", "-T1"]) });
+    candidates.push({ name: "zstd -3 -T2", filter: processFilter("zstd", ["-q", "-c", "-3", "--no-check", "-T2"]), same: "zstd -3 -T1 (Slipway's zstd)" });
   }
 
   const results = new Map();
