@@ -188,10 +188,16 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(await fileInImage(server, a.digest, "random")).toBe(await fileInImage(server, b.digest, "random"));
   });
 
-  it("forced rebuilds, of one step or a whole build, leave the cache entries other builds use", async () => {
+  it("a forced rebuild sticks to its image and leaves the cache entries other images use", async () => {
     const step = `base.run("head -c 16 /dev/urandom | od -x > /random").run("echo after > /after")`;
     const app = await writeApp(step, "force.ts");
     const cached = await build(app);
+    // The same steps as another image (function g): it shares the cache entries.
+    const otherApp = join(dir, "force-other.ts");
+    await writeFile(otherApp, (await readFile(app, "utf8")).replace(`app.function("f"`, `app.function("g"`));
+    const other = async () => ((await buildAppFile(client, otherApp)) as Built).images.g!;
+    expect((await other()).digest).toBe(cached.digest);
+
     const forcedOne = await writeApp(step.replace(`od -x > /random")`, `od -x > /random", { forceBuild: true })`), "force-one.ts");
     const one = await build(forcedOne);
     expect(statuses(one)).toEqual(["hit", "miss", "miss"]);
@@ -202,9 +208,14 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(statuses(whole)).toEqual(["miss", "miss", "miss"]);
     expect(whole.digest).not.toBe(cached.digest);
 
+    // The next plain build of this image keeps what the forced build made, executing nothing…
     const again = await build(app);
     expect(statuses(again)).toEqual(["hit", "hit", "hit"]);
-    expect(again.digest).toBe(cached.digest);
+    expect(again.digest).toBe(whole.digest);
+    // …and the other image still gets the entries it shared before.
+    const otherAgain = await other();
+    expect(otherAgain.steps.map((s) => s.status)).toEqual(["hit", "hit", "hit"]);
+    expect(otherAgain.digest).toBe(cached.digest);
   });
 
   it("explains a changed step text", async () => {

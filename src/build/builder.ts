@@ -119,7 +119,11 @@ export class Builder {
 
       let status: "hit" | "miss" = "hit";
       let reason: string | undefined;
-      let result = force ? null : await this.cached(key);
+      // A forced rebuild is kept for this image only (under a key scoped to it), so the image stays on it until
+      // its inputs change, while other images keep hitting the shared entry.
+      const ownKey = sha256(canonicalJson({ image: options.image, key }));
+      let own = force ? null : await this.cached(ownKey);
+      let result = force ? null : (own ?? (await this.cached(key)));
       if (!result) {
         status = "miss";
         reason = force ? "forced rebuild" : await explainMiss(record, previous.get(index), (d) => this.loadTree(d));
@@ -127,13 +131,18 @@ export class Builder {
         const log = (line: string) => emit({ type: "log", index, line });
         const run = (): Promise<StepResult> =>
           resolvedBase ? this.pullBase(resolvedBase, options.auth, log) : this.execute(step, index, parent, inputs, log);
-        // A forced step does not share or overwrite the entry other images use: its result is only this build's.
-        result = force ? await run() : await this.once(key, run);
+        if (force) {
+          result = await run();
+          this.deps.cache.put(ownKey, result);
+          own = result;
+        } else {
+          result = await this.once(key, run);
+        }
       }
       const inherited: StepResult["base"] = (state as StepResult | null)?.base;
       state = result.base || !inherited ? result : { ...result, base: inherited };
       // After a forced step, later steps key on what it produced: they rebuild unless it came out identical.
-      parentKey = force ? sha256(canonicalJson({ forcedFrom: key, layers: result.layers.map((l) => l.digest), config: result.config })) : key;
+      parentKey = own ? sha256(canonicalJson({ forcedFrom: key, layers: result.layers.map((l) => l.digest), config: result.config })) : key;
       records.push({ key, inputs: record });
       const report: StepReport = { index, text, key, status, durationMs: Math.round(performance.now() - t0), ...(reason ? { reason } : {}) };
       reports.push(report);

@@ -8,6 +8,7 @@
 //   <data>/runtime/        the Node runtime mounted into containers
 //   <data>/runc/           runc's state
 //   <data>/admin-token     the admin API token (0600)
+//   <data>/server.lock     the pid of the one server using this directory
 //   <data>/secrets.key     the key that seals config secrets and webhook secrets (AES-256-GCM, 0600)
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -37,6 +38,7 @@ import { TokenStore } from "../store/token-store.js";
 import { UploadSessions } from "../registry/uploads.js";
 import { createAuth, ensureAdminToken, type Auth } from "./auth.js";
 import { BuildService } from "./build-service.js";
+import { lockDataDir } from "./data-lock.js";
 import { DeployService } from "./deploy-service.js";
 import type { FaultPlan } from "./faults.js";
 import { InvokeService } from "./invoke-service.js";
@@ -86,6 +88,7 @@ export interface Slipway {
 export async function openSlipway(options: ContextOptions): Promise<Slipway> {
   const dataDir = options.dataDir;
   await mkdir(dataDir, { recursive: true });
+  const unlock = await lockDataDir(dataDir);
   const meta = MetadataStore.open(join(dataDir, "slipway.db"));
   const blobs = await FsBlobStore.open(dataDir);
   const repos = new RepositoryIndex(meta);
@@ -180,6 +183,7 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
       await dispatcher.stop();
       await worker.close();
       meta.close();
+      await unlock();
     },
   };
 }

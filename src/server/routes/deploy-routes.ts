@@ -2,7 +2,7 @@
 // history, rollback, promote and traffic splits.
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { parseWith } from "../../core/schemas.js";
+import { deployRequestSchema, parseWith } from "../../core/schemas.js";
 import type { Slipway } from "../context.js";
 import { actorOf, parseJsonBody, streamNdjson, versionParam } from "./common.js";
 
@@ -17,7 +17,9 @@ const trafficBody = z.object({
 
 export function registerDeployRoutes(api: FastifyInstance, sw: Slipway): void {
   api.post("/api/v1/deploy", async (request, reply) => {
+    // Validated before the stream starts, so a malformed request is a 400, not a 200 carrying an error line.
     const body = parseJsonBody(request.body);
+    parseWith(deployRequestSchema, body, "deploy request");
     await streamNdjson(reply, (emit) => sw.deployService.start(body, actorOf(request), emit).done);
   });
 
