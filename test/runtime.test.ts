@@ -19,6 +19,8 @@ export const app = new App("rt");
 app.function("echo", { image, handler: "./echo.ts", timeoutMs: 20000 });
 app.function("boom", { image, handler: "./boom.ts" });
 app.function("slow", { image, handler: "./slow.ts", timeoutMs: 1000 });
+app.function("hog", { image, handler: "./hog.ts", memoryMiB: 128 });
+app.function("quit", { image, handler: "./quit.ts" });
 ${extra}
 `;
 
@@ -43,6 +45,8 @@ describe.skipIf(skip)("functions in containers", () => {
     await writeFile(join(dir, "app.ts"), APP());
     await writeFile(join(dir, "echo.ts"), ECHO("A"));
     await writeFile(join(dir, "boom.ts"), `export default function () { throw new Error("kaboom from the handler"); }`);
+    await writeFile(join(dir, "hog.ts"), `export default function () { const chunks = []; for (;;) chunks.push(Buffer.alloc(64 << 20, 1)); }`);
+    await writeFile(join(dir, "quit.ts"), `export default function () { process.exit(3); }`);
     await writeFile(join(dir, "slow.ts"), `export default async function () { await new Promise((r) => setTimeout(r, 30000)); return "late"; }`);
     token = (await import("node:fs")).readFileSync(join(server.dataDir, "admin-token"), "utf8").trim();
     client = new Client({ url: server.url, token });
@@ -111,6 +115,16 @@ describe.skipIf(skip)("functions in containers", () => {
     expect(res.stderr).toContain("exceeded its timeout of 1000 ms");
     const again = await server.cli(["invoke", "rt/slow"]);
     expect(again.code).toBe(7);
+    expect((await client.invoke("rt", "echo", null)).json()).toMatchObject({ marker: "A" });
+  });
+
+  it("says a handler ran out of memory, or ended its process, and keeps serving", async () => {
+    const hog = await server.cli(["invoke", "rt/hog"]);
+    expect(hog.code).toBe(8);
+    expect(hog.stderr).toContain("most likely out of memory; the function may use 128 MiB");
+    const quit = await server.cli(["invoke", "rt/quit"]);
+    expect(quit.code).toBe(8);
+    expect(quit.stderr).toContain("exited during the call with code 3 (the handler's process ended: did it call process.exit?)");
     expect((await client.invoke("rt", "echo", null)).json()).toMatchObject({ marker: "A" });
   });
 

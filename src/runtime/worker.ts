@@ -434,7 +434,11 @@ export class Worker {
         const tail = warm.container.tail(30);
         finish(
           new FailedError(
-            `${target.app}/${target.function} (v${target.version}): the container exited during the call with code ${status.exitCode}${status.exitCode === 137 ? " (killed: out of memory?)" : ""}${tail ? `\n${tail}` : ""}`,
+            `${target.app}/${target.function} (v${target.version}): the container exited during the call with code ${status.exitCode}${
+              status.exitCode === 137
+                ? ` (killed: most likely out of memory; the function may use ${target.settings.memoryMiB} MiB)`
+                : " (the handler's process ended: did it call process.exit?)"
+            }${tail ? `\n${tail}` : ""}`,
             { exitCode: status.exitCode, output: tail },
           ),
         );
@@ -474,7 +478,11 @@ export class Worker {
         },
       );
       req.on("error", (err) => {
-        if (!warm.dead) finish(new UnavailableError(`cannot reach the runtime of ${target.app}/${target.function}: ${err.message}`));
+        // A runtime that died mid-call (out of memory, process.exit) drops the socket before runc reports the
+        // exit: give the exit a moment to arrive, since it says what happened.
+        const unreachable = () => finish(new UnavailableError(`cannot reach the runtime of ${target.app}/${target.function}: ${err.message}`));
+        const wait = setTimeout(unreachable, 2000);
+        void warm.container.exited.then(() => clearTimeout(wait));
       });
       req.end(input);
     });
