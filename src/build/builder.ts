@@ -94,6 +94,8 @@ export class Builder {
     const reports: StepReport[] = [];
     const declaredArgs = new Map<string, string>();
     let parentKey: string | null = null;
+    // One client per build: its token cache serves the resolve and the pull (credentials never outlive the build).
+    let registry: RegistryClient | undefined;
     let state: StepResult | null = null;
 
     for (const [index, step] of spec.steps.entries()) {
@@ -109,7 +111,8 @@ export class Builder {
       let resolvedBase: ResolvedImage | undefined;
       if (step.op === "base" && step.source.kind === "registry") {
         // A tag is pinned to the digest it names now; the key follows the digest, so a moved tag rebuilds.
-        resolvedBase = await this.registryClient(options.auth).resolve(step.source.ref, { store: this.deps.blobs });
+        registry ??= this.registryClient(options.auth);
+        resolvedBase = await registry.resolve(step.source.ref, { store: this.deps.blobs });
         inputs.base = resolvedBase.digest;
         emit({ type: "log", index, line: `resolved ${step.source.ref} to ${resolvedBase.pinned}` });
       }
@@ -130,7 +133,7 @@ export class Builder {
         const parent: StepResult | null = state;
         const log = (line: string) => emit({ type: "log", index, line });
         const run = (): Promise<StepResult> =>
-          resolvedBase ? this.pullBase(resolvedBase, options.auth, log) : this.execute(step, index, parent, inputs, log);
+          resolvedBase && registry ? this.pullBase(resolvedBase, registry, log) : this.execute(step, index, parent, inputs, log);
         if (force) {
           result = await run();
           this.deps.cache.put(ownKey, result);
@@ -333,8 +336,8 @@ export class Builder {
   }
 
   /** Pulls a resolved registry base into the blob store; its layers are used as they are (unpacked when needed). */
-  private async pullBase(resolved: ResolvedImage, auth: Record<string, RegistryCredentials> | undefined, log: (line: string) => void): Promise<StepResult> {
-    const base = await pullRegistryBase(resolved, { client: this.registryClient(auth), blobs: this.deps.blobs, log });
+  private async pullBase(resolved: ResolvedImage, client: RegistryClient, log: (line: string) => void): Promise<StepResult> {
+    const base = await pullRegistryBase(resolved, { client, blobs: this.deps.blobs, log });
     const config = structuredClone(base.config);
     config.config ??= {};
     config.history ??= [];

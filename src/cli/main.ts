@@ -15,6 +15,8 @@ import { register as registerWebhooks } from "./commands/webhooks.js";
 
 const program = new Command();
 program.name("slipway").description("push code and it runs: images by digest, atomic deployments, functions in containers");
+// A usage error (unknown option, missing argument) is invalid input: exit 2, like every other invalid input.
+program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 registerServer(program);
 registerBuild(program);
 registerDeploy(program);

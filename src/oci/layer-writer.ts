@@ -60,7 +60,7 @@ export function packLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEnt
     options.compression === "gzip"
       ? createGzip({ level: options.gzipLevel ?? 1, memLevel: 9, chunkSize: 1 << 16 })
       : options.compression === "zstd"
-        ? spawnFilter("zstd", ["-q", "-c", "-3", "--no-check"])
+        ? spawnFilter("zstd", ["-q", "-c", "-3", "-T1", "--no-check"])
         : new PassThrough();
 
   const diffId = (async () => {

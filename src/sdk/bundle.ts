@@ -27,9 +27,18 @@ export async function bundleHandler(path: string): Promise<Buffer> {
       target: "node20",
       logLevel: "silent",
       banner: { js: "import { createRequire as __slipwayRequire } from 'node:module'; const require = __slipwayRequire(import.meta.url);" },
+      metafile: true,
     });
+    const exports = Object.values(result.metafile.outputs)[0]?.exports ?? [];
+    if (!exports.includes("default") && !exports.includes("handler")) {
+      throw new InvalidError(
+        `handler ${path} exports no handler: add \`export default async function (input) { … }\` (exports found: ${exports.join(", ") || "none"})`,
+        { handler: path },
+      );
+    }
     return Buffer.from(result.outputFiles[0]!.contents);
   } catch (err) {
+    if (err instanceof InvalidError) throw err;
     throw new InvalidError(`handler ${path} does not build: ${esbuildError(err)}`, { handler: path });
   }
 }

@@ -152,7 +152,10 @@ async function readJson(res: Response): Promise<unknown> {
   }
   if (res.status >= 400) {
     const err = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-    throw errorFromWire(err ?? { code: "internal", message: `HTTP ${res.status}: ${text.slice(0, 200)}` });
+    // Anything else on that address (another service, a proxy) answers without Slipway's error body.
+    throw errorFromWire(
+      err ?? { code: "unavailable", message: `${res.url} answered HTTP ${res.status} without a Slipway error: is SLIPWAY_URL a Slipway server?` },
+    );
   }
   return body;
 }

@@ -5,7 +5,7 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { InvalidError, NotFoundError } from "../core/errors.js";
+import { InvalidError, isSlipwayError, NotFoundError } from "../core/errors.js";
 import { App } from "./app.js";
 import { esbuildError } from "./bundle.js";
 
@@ -49,7 +49,9 @@ export async function loadAppFile(file: string): Promise<{ app: App; path: strin
   try {
     mod = (await import(pathToFileURL(out).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new InvalidError(`app file ${file} failed while loading: ${(err as Error).stack ?? String(err)}`, { file });
+    // Slipway's own errors (a bad app or function name) say what is wrong; anything else needs its stack.
+    const why = isSlipwayError(err) ? err.message : ((err as Error).stack ?? String(err));
+    throw new InvalidError(`app file ${file} failed while loading: ${why}`, { file });
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

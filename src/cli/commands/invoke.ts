@@ -1,7 +1,7 @@
 // `slipway invoke APP/FUNCTION --input JSON`: calls a function; JSON results print as JSON, bytes go to stdout.
 import type { Command } from "commander";
 import { readFile } from "node:fs/promises";
-import { InvalidError } from "../../core/errors.js";
+import { InvalidError, NotFoundError } from "../../core/errors.js";
 import { clientFrom, loadConfig } from "../config.js";
 import { runCommand } from "../output.js";
 
@@ -18,7 +18,11 @@ export function register(program: Command): void {
       await runCommand(Boolean(opts.json), async (out) => {
         const [app, fn, extra] = target.split("/");
         if (!app || !fn || extra !== undefined) throw new InvalidError(`target ${JSON.stringify(target)} must be APP/FUNCTION`);
-        const text = opts.inputFile ? await readFile(opts.inputFile, "utf8") : opts.input;
+        const text = opts.inputFile
+          ? await readFile(opts.inputFile, "utf8").catch((err: NodeJS.ErrnoException) => {
+              throw err.code === "ENOENT" ? new NotFoundError(`--input-file ${opts.inputFile} does not exist`) : err;
+            })
+          : opts.input;
         let input: unknown;
         try {
           input = JSON.parse(text);

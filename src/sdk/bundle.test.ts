@@ -1,0 +1,32 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { bundleHandler, fileTree } from "./bundle.js";
+
+describe("handler bundles", () => {
+  it("bundle a TypeScript handler into one ESM file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slipway-bundle-"));
+    await writeFile(join(dir, "lib.ts"), "export const twice = (n: number): number => n * 2;\n");
+    await writeFile(join(dir, "h.ts"), `import { twice } from "./lib.ts";\nexport default (n: number) => twice(n);\n`);
+    const code = (await bundleHandler(join(dir, "h.ts"))).toString();
+    expect(code).toContain("n * 2");
+    expect(code).not.toContain("./lib");
+  });
+
+  it("refuse a handler module without a default or `handler` export, naming what it exports", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slipway-bundle-"));
+    await writeFile(join(dir, "h.ts"), "export const other = 1;\n");
+    await expect(bundleHandler(join(dir, "h.ts"))).rejects.toThrow(/exports no handler.*exports found: other/);
+  });
+});
+
+describe("file trees for COPY", () => {
+  it("name a single file by dest, or keep its name under a dest ending in /", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slipway-tree-"));
+    await writeFile(join(dir, "a.txt"), "a");
+    expect((await fileTree(dir, ["a.txt"], "/app/b.txt")).tree.entries.map((e) => e.path)).toEqual(["b.txt"]);
+    expect((await fileTree(dir, ["a.txt"], "/app/")).dest).toBe("/app/");
+    await expect(fileTree(dir, ["../etc"], "/x")).rejects.toThrow(/outside the app directory/);
+  });
+});
