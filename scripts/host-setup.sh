@@ -16,7 +16,7 @@ done
 
 # package:command pairs; the command tells whether the package is already there.
 demo_pkgs=(runc:runc debootstrap:debootstrap attr:getfattr zstd:zstd iproute2:ip)
-test_pkgs=(busybox-static:busybox skopeo:skopeo podman:podman buildah:buildah docker.io:dockerd docker-registry:docker-registry sox:sox espeak-ng:espeak-ng pigz:pigz)
+test_pkgs=(busybox-static:busybox skopeo:skopeo podman:podman buildah:buildah docker.io:dockerd docker-registry:docker-registry sox:sox espeak-ng:espeak-ng pigz:pigz openssl:openssl python3:python3)
 
 wanted=("${demo_pkgs[@]}")
 [ "$mode" = full ] && wanted+=("${test_pkgs[@]}")

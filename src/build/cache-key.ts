@@ -34,7 +34,7 @@ export function describeStep(step: Step): string {
     case "run":
       return `RUN ${step.shell}`;
     case "copy":
-      return `COPY ${step.src} ${step.dest}`;
+      return `COPY ${step.src} ${step.as ?? step.dest}`;
     case "env":
       return `ENV ${Object.entries(step.vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ")}`;
     case "workdir":

@@ -35,8 +35,11 @@ export const stepSchema = z.discriminatedUnion("op", [
   }),
   z.object({
     op: z.literal("copy"),
+    /** As the user wrote them, for build output only. */
     src: z.string(),
+    as: z.string().optional(),
     tree: digestSchema,
+    /** The directory the tree's entries land in. */
     dest: z.string().min(1),
   }),
   z.object({ op: z.literal("env"), vars: z.record(envName, z.string()) }),

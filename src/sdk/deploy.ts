@@ -119,7 +119,7 @@ async function imageSpec(
       const treeBytes = Buffer.from(canonicalJson(t.tree));
       const tree = sha256(treeBytes);
       blobs.push({ digest: tree, data: treeBytes });
-      steps.push({ op: "copy", src: draft.src.join(" "), tree, dest: t.dest });
+      steps.push({ op: "copy", src: draft.src.join(" "), as: draft.dest, tree, dest: t.dest });
     } else {
       steps.push(draft as Step);
     }

@@ -11,10 +11,10 @@ export function register(program: Command): void {
     .description("call APP/FUNCTION; JSON results are printed, bytes are written to stdout (redirect them to a file)")
     .option("-i, --input <json>", "input as JSON", "null")
     .option("--input-file <path>", "read the input JSON from a file")
-    .option("-d, --deployment <name>", "deployment whose version serves the call", "main")
+    .option("-d, --deployment <name>", "deployment whose version serves the call (default: main)")
     .option("-v, --version <n>", "pin a version (vN or N)")
     .option("--json", "print a JSON document with the result and the version that served it")
-    .action(async (target: string, opts: { input: string; inputFile?: string; deployment: string; version?: string; json?: boolean }) => {
+    .action(async (target: string, opts: { input: string; inputFile?: string; deployment?: string; version?: string; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const [app, fn, extra] = target.split("/");
         if (!app || !fn || extra !== undefined) throw new InvalidError(`target ${JSON.stringify(target)} must be APP/FUNCTION`);
@@ -28,6 +28,9 @@ export function register(program: Command): void {
           input = JSON.parse(text);
         } catch (err) {
           throw new InvalidError(`--input is not valid JSON: ${(err as Error).message}`);
+        }
+        if (opts.version !== undefined && opts.deployment !== undefined) {
+          throw new InvalidError("give --version (pin a version) or --deployment (follow its pointer), not both");
         }
         const version = opts.version !== undefined ? Number(opts.version.replace(/^v/, "")) : undefined;
         if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new InvalidError(`--version ${opts.version} is not a version number`);
