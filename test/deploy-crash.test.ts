@@ -81,6 +81,8 @@ describe.skipIf(skip)("crash safety of the flip", () => {
 
   const client = () => new Client({ url: server.url, token: readFileSync(join(dataDir, "admin-token"), "utf8").trim() });
   const restart = async (fault?: string) => {
+    // One server per data directory: the one still running (if any) stops first.
+    await server?.stop();
     server = await startServerProcess({ dataDir, env: fault ? { SLIPWAY_FAULT: fault } : { SLIPWAY_FAULT: "" } });
   };
   const writeHandler = (marker: string) => writeFile(join(dir, "fn.ts"), `export default (_: unknown, ctx: { version: number }) => ({ marker: ${JSON.stringify(marker)}, version: ctx.version });\n`);

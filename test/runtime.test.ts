@@ -118,6 +118,15 @@ describe.skipIf(skip)("functions in containers", () => {
     expect((await client.invoke("rt", "echo", null)).json()).toMatchObject({ marker: "A" });
   });
 
+  it("refuses a second server on the same data directory, and the first one's containers live on", async () => {
+    const before = await client.invoke("rt", "echo", null);
+    await expect(startServerProcess({ dataDir: server.dataDir })).rejects.toThrow(
+      new RegExp(`server exited with 4:[\\s\\S]*another slipway server \\(pid ${server.child.pid}\\) is using ${server.dataDir}`),
+    );
+    const after = await client.invoke("rt", "echo", null);
+    expect(after.container).toBe(before.container);
+  });
+
   it("says a handler ran out of memory, or ended its process, and keeps serving", async () => {
     const hog = await server.cli(["invoke", "rt/hog"]);
     expect(hog.code).toBe(8);

@@ -43,10 +43,11 @@ export function runtimeCommand(): string[] {
   return [`${RUNTIME_MOUNT}/ld.so`, "--library-path", `${RUNTIME_MOUNT}/lib`, `${RUNTIME_MOUNT}/node`, `${RUNTIME_MOUNT}/container-main.mjs`];
 }
 
-/** The compiled in-container runtime: beside this file in dist/, or dist/ of the package when run from source. */
+/** The compiled in-container runtime (dist/runtime/container-main.js). */
 async function containerMainPath(): Promise<string> {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [join(here, "container-main.js"), join(here, "../../dist/runtime/container-main.js")]) {
+  // Beside this file in dist/runtime/, dist/runtime/ seen from the bundled CLI in dist/cli/, or dist/ from src/.
+  for (const candidate of [join(here, "container-main.js"), join(here, "../runtime/container-main.js"), join(here, "../../dist/runtime/container-main.js")]) {
     if (await stat(candidate).catch(() => null)) return candidate;
   }
   throw new UnavailableError("the in-container runtime is not built: run `npm run build`");

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { InvalidError, isSlipwayError, NotFoundError } from "../core/errors.js";
-import { App } from "./app.js";
+import type { App } from "./app.js";
 import { esbuildError } from "./bundle.js";
 
 /** The SDK's entry: dist/index.js beside this file's directory (or src/index.ts when run from source). */
@@ -55,7 +55,7 @@ export async function loadAppFile(file: string): Promise<{ app: App; path: strin
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  const apps = Object.values(mod).filter((v): v is App => v instanceof App);
+  const apps = Object.values(mod).filter(isApp);
   if (apps.length !== 1) {
     throw new InvalidError(
       apps.length === 0
@@ -65,4 +65,18 @@ export async function loadAppFile(file: string): Promise<{ app: App; path: strin
     );
   }
   return { app: apps[0]!, path, dir: dirname(path) };
+}
+
+/**
+ * An App, recognised by shape: the app file's App comes from the SDK entry (dist/index.js), while the CLI is a
+ * bundle with its own copy of the class, so `instanceof` would not see it.
+ */
+function isApp(value: unknown): value is App {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    value.constructor?.name === "App" &&
+    typeof (value as App).name === "string" &&
+    (value as App).functions instanceof Map
+  );
 }
