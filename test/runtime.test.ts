@@ -204,4 +204,24 @@ app.function("echo", { image, handler: "./echo.ts" });`,
     // A caller can still pin the old version.
     expect((await client.invoke("rt", "echo", null, { version: 1 })).json()).toMatchObject({ marker: "A" });
   });
+
+  it("garbage collection keeps what versions and the build cache use", async () => {
+    const gc = await server.cli(["gc", "--grace", "0s", "--json"]);
+    expect(gc.code, gc.stderr).toBe(0);
+    const report = gc.json<{ manifests: Array<{ digest: string }>; blobs: Array<{ digest: string }> }>();
+    const versions = (await server.cli(["versions", "rt", "--json"])).json<{ versions: Array<{ content: { code: string; functions: Record<string, { image: string }> } }> }>();
+    const used = versions.versions.flatMap((v) => [v.content.code, ...Object.values(v.content.functions).map((f) => f.image)]);
+    const deleted = new Set([...report.manifests, ...report.blobs].map((x) => x.digest));
+    for (const digest of used) expect(deleted.has(digest), digest).toBe(false);
+    // Every version still starts fresh containers after the collection (slow has none warm: each call of it was
+    // stopped at its timeout, which it can only reach once its container runs), and the next build is all hits.
+    for (const version of [1, 2]) {
+      const res = await server.cli(["invoke", "rt/slow", "--version", String(version)]);
+      expect(res.stderr).toContain("exceeded its timeout of 1000 ms");
+    }
+    const rebuilt = await server.cli(["build", join(dir, "app.ts"), "--json"]);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const steps = Object.values(rebuilt.json<{ images: Record<string, { steps: Array<{ status: string }> }> }>().images)[0]!.steps;
+    expect(steps.every((s) => s.status === "hit")).toBe(true);
+  });
 });
