@@ -161,7 +161,7 @@ export class Builder {
   private async cached(key: string): Promise<StepResult | null> {
     const hit = this.deps.cache.get<StepResult>(key);
     if (!hit) return null;
-    for (const layer of hit.layers) if (!(await this.deps.blobs.stat(layer.digest))) return null;
+    for (const layer of hit.layers) if (!this.deps.blobs.hasSync(layer.digest)) return null;
     return hit;
   }
 
@@ -378,13 +378,15 @@ export class Builder {
   private async writeImage(state: StepResult, repo: string): Promise<{ digest: Digest; size: number; configDigest: Digest }> {
     const { blobs, repos } = this.deps;
     const configBytes = serializeConfig(state.config);
-    const config = await blobs.put(configBytes);
+    const config = await putOnce(blobs, configBytes);
     const layers = state.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
     const annotations = state.base
       ? { "org.opencontainers.image.base.name": state.base.name, "org.opencontainers.image.base.digest": state.base.digest }
       : undefined;
     const manifestBytes = serializeManifest({ mediaType: MediaType.ociConfig, digest: config.digest, size: config.size }, layers, annotations);
-    const manifest = await blobs.put(manifestBytes);
+    const manifest = await putOnce(blobs, manifestBytes);
+    // An unchanged build ends on an image the repository already holds: nothing to write.
+    if (repos.manifest(repo, manifest.digest)) return { digest: manifest.digest, size: manifest.size, configDigest: config.digest };
     for (const l of layers) repos.linkBlob(repo, l.digest, l.size);
     repos.linkBlob(repo, config.digest, config.size);
     repos.putManifest({
@@ -396,6 +398,12 @@ export class Builder {
     });
     return { digest: manifest.digest, size: manifest.size, configDigest: config.digest };
   }
+}
+
+/** Stores small bytes unless the store has them already (the common case for an unchanged build's config). */
+async function putOnce(blobs: FsBlobStore, data: Buffer): Promise<{ digest: Digest; size: number }> {
+  const digest = sha256(data);
+  return blobs.hasSync(digest) ? { digest, size: data.length } : blobs.put(data, digest);
 }
 
 async function missingPaths(root: string, paths: string[]): Promise<string[]> {
