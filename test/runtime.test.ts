@@ -205,6 +205,16 @@ app.function("echo", { image, handler: "./echo.ts" });`,
     expect((await client.invoke("rt", "echo", null, { version: 1 })).json()).toMatchObject({ marker: "A" });
   });
 
+  it("a deploy whose content equals an earlier version points at that version instead of numbering a copy", async () => {
+    await writeFile(join(dir, "echo.ts"), ECHO("A"));
+    const again = await server.cli(["deploy", join(dir, "app.ts"), "--json"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json()).toMatchObject({ version: 1, created: false, moved: { from: 2, to: 1 } });
+    expect(again.stderr).toContain("same content as v1: no new version");
+    expect((await client.invoke("rt", "echo", null)).json()).toMatchObject({ marker: "A", version: 1 });
+    expect((await server.cli(["versions", "rt", "--json"])).json<{ versions: unknown[] }>().versions).toHaveLength(2);
+  });
+
   it("garbage collection keeps what versions and the build cache use", async () => {
     const gc = await server.cli(["gc", "--grace", "0s", "--json"]);
     expect(gc.code, gc.stderr).toBe(0);

@@ -64,6 +64,12 @@ export class Versions {
     return this.store.version(app, number) !== null;
   }
 
+  /** The newest version whose content has this release digest: a deploy of equal content reuses it. */
+  findByReleaseDigest(app: string, digest: Digest): Version | null {
+    const row = this.store.versionByReleaseDigest(app, digest);
+    return row ? fromRow(row) : null;
+  }
+
   list(app: string): Version[] {
     this.requireApp(app);
     return this.store.listVersions(app).map(fromRow);

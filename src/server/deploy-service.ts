@@ -180,7 +180,9 @@ export class DeployService {
       onEvent({ type: "message", text: `no changes: ${req.deployment} already runs v${currentVersion.number}` });
       return { ...base, version: currentVersion.number, releaseDigest: digest, created: false, moved: null, status: "live", durationMs: ms(started) };
     }
-    const reuse = currentVersion && currentVersion.releaseDigest === digest ? currentVersion : null;
+    // Equal content is the same version: a deploy that matches an earlier one (another deployment's, or one made
+    // with --no-promote) points at it instead of numbering a copy.
+    const reuse = currentVersion && currentVersion.releaseDigest === digest ? currentVersion : versions.findByReleaseDigest(req.app, digest);
     const version =
       reuse ??
       versions.store.meta.tx(() => {
@@ -189,7 +191,10 @@ export class DeployService {
         events.emit("version.created", req.app, { deploy: id, version: v.number, releaseDigest: v.releaseDigest, config: content.config, reason: "deploy" });
         return v;
       });
-    if (reuse) deploys.update(id, "warming", { version: reuse.number });
+    if (reuse) {
+      deploys.update(id, "warming", { version: reuse.number });
+      onEvent({ type: "message", text: `same content as v${reuse.number}: no new version` });
+    }
     else onEvent({ type: "message", text: `created v${version.number} (${digest})` });
 
     let smoke: DeployOutcome["smoke"] = null;

@@ -71,6 +71,14 @@ export class AppStore {
     return r ? toVersion(r) : null;
   }
 
+  /** The newest version of an app with this content, if any. */
+  versionByReleaseDigest(app: string, releaseDigest: string): VersionRow | null {
+    const r = this.meta.db
+      .prepare("SELECT * FROM versions WHERE app = ? AND release_digest = ? ORDER BY number DESC LIMIT 1")
+      .get(app, releaseDigest) as RawVersion | undefined;
+    return r ? toVersion(r) : null;
+  }
+
   listVersions(app: string): VersionRow[] {
     return (this.meta.db.prepare("SELECT * FROM versions WHERE app = ? ORDER BY number").all(app) as RawVersion[]).map(toVersion);
   }
