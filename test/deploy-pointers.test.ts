@@ -194,7 +194,8 @@ describe.skipIf(skip)("deployments", () => {
     for (const path of ["/api/v1/apps/sec/config/history", "/api/v1/events?app=sec&limit=1000", "/api/v1/apps/sec/history", "/api/v1/apps/sec/versions"]) {
       expect(JSON.stringify(await client.json(path))).not.toContain(secret);
     }
-    // Nowhere at rest: not in the database (WAL included), not in any blob, layer or snapshot.
+    // Nowhere at rest: not in the database (WAL included), not in any blob, layer or snapshot, and not in runc's
+    // bundles and state while the function's containers run (the runtime gets its configuration over the socket).
     const hits: string[] = [];
     const scan = async (dir: string): Promise<void> => {
       for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -207,8 +208,9 @@ describe.skipIf(skip)("deployments", () => {
       const p = join(server.dataDir, entry);
       if (entry.startsWith("slipway.db")) {
         if ((await readFile(p)).includes(secret)) hits.push(p);
-      } else if (["blobs", "snapshots", "code"].includes(entry)) await scan(p);
+      } else if (["blobs", "snapshots", "code", "bundles", "runc", "containers"].includes(entry)) await scan(p);
     }
+    expect((await client.json<{ versions: Array<{ containers: { total: number } }> }>("/api/v1/apps/sec/status")).versions.some((v) => v.containers.total > 0)).toBe(true);
     expect(hits).toEqual([]);
   });
 

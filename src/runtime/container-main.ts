@@ -1,7 +1,9 @@
 // Slipway's in-container runtime. The worker mounts a Node runtime and this file into the container (any base
-// image, even one without Node) and runs it; it loads the function's handler and answers the worker over a Unix
-// socket in a mounted directory: GET /ready, POST /invoke. Standalone on purpose: it imports only node: modules.
-import { createServer } from "node:http";
+// image, even one without Node) and runs it; it answers the worker over a Unix socket in a mounted directory:
+// GET /ready once listening, POST /init with the runtime configuration (environment values, secrets among them,
+// which so never sit in a file on disk) after which it loads the handler, then POST /invoke per call.
+// Standalone on purpose: it imports only node: modules.
+import { createServer, type IncomingMessage } from "node:http";
 import { pathToFileURL } from "node:url";
 
 const socketPath = process.env.SLIPWAY_SOCKET;
@@ -12,12 +14,24 @@ if (!socketPath || !handlerPath) {
 }
 
 type Handler = (input: unknown, context: Record<string, unknown>) => unknown;
+let handler: Handler | null = null;
 
-const mod = (await import(pathToFileURL(handlerPath).href)) as { default?: unknown; handler?: unknown };
-const handler = (typeof mod.default === "function" ? mod.default : mod.handler) as Handler | undefined;
-if (typeof handler !== "function") {
-  process.stderr.write(`slipway runtime: ${handlerPath} exports no handler (export default async function (input) { … })\n`);
-  process.exit(3);
+/** Sets the configuration's environment, then loads the handler module (its top level may read process.env). */
+async function init(env: Record<string, string>): Promise<void> {
+  Object.assign(process.env, env);
+  const mod = (await import(pathToFileURL(handlerPath!).href)) as { default?: unknown; handler?: unknown };
+  const fn = typeof mod.default === "function" ? mod.default : mod.handler;
+  if (typeof fn !== "function") throw new TypeError(`${handlerPath} exports no handler (export default async function (input) { … })`);
+  handler = fn as Handler;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
 }
 
 const server = createServer((req, res) => {
@@ -25,15 +39,22 @@ const server = createServer((req, res) => {
     res.writeHead(200).end("ok");
     return;
   }
-  if (req.method !== "POST" || req.url !== "/invoke") {
-    res.writeHead(404).end();
+  if (req.method === "POST" && req.url === "/init") {
+    void readBody(req)
+      .then((body) => init((JSON.parse(body.toString("utf8")) as { env?: Record<string, string> }).env ?? {}))
+      .then(
+        () => res.writeHead(200).end("ok"),
+        (err) => sendError(res, 500, err),
+      );
     return;
   }
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
+  if (req.method !== "POST" || req.url !== "/invoke" || !handler) {
+    res.writeHead(handler ? 404 : 409).end();
+    return;
+  }
+  const run = handler;
+  void readBody(req).then((body) => {
     void (async () => {
-      const body = Buffer.concat(chunks);
       let input: unknown;
       try {
         const type = req.headers["content-type"] ?? "";
@@ -49,7 +70,7 @@ const server = createServer((req, res) => {
         version: Number(process.env.SLIPWAY_VERSION),
       };
       try {
-        const result = await handler(input, context);
+        const result = await run(input, context);
         if (result instanceof Uint8Array) {
           res.writeHead(200, { "content-type": "application/octet-stream", "content-length": result.byteLength }).end(result);
         } else {

@@ -326,8 +326,9 @@ export class Worker {
     await chmod(sockDir, 0o777);
     const overlay = await mountOverlay(this.deps.snapshots, layers.map((l) => l.diffId), dir);
     const t2 = performance.now();
+    // The image's environment goes in the container spec; the runtime configuration (secrets among it) goes over
+    // the socket at /init, so it is never written to runc's bundle on disk.
     const env = envToMap(config.config.Env);
-    for (const [k, v] of Object.entries(target.env)) env.set(k, v);
     env.set("SLIPWAY_SOCKET", `${SOCKET_MOUNT}/rt.sock`);
     env.set("SLIPWAY_HANDLER", `${CODE_MOUNT}/${target.handler}`);
     env.set("SLIPWAY_APP", target.app);
@@ -361,6 +362,7 @@ export class Worker {
     );
     try {
       await this.waitReady(warm, target);
+      await this.init(warm, target);
     } catch (err) {
       await this.destroy(warm);
       throw err;
@@ -391,6 +393,38 @@ export class Worker {
       await new Promise((r) => setTimeout(r, 2));
     }
     throw new TimeoutError(`${target.app}/${target.function} did not become ready within ${START_TIMEOUT_MS} ms`);
+  }
+
+  /** Hands the runtime its configuration and has it load the handler; a handler that fails to load says why. */
+  private async init(warm: WarmContainer, target: FunctionTarget): Promise<void> {
+    const body = Buffer.from(JSON.stringify({ env: target.env }));
+    const res = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      const req = request(
+        { socketPath: warm.socket, method: "POST", path: "/init", headers: { "content-type": "application/json", "content-length": body.length } },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.on("data", (c: Buffer) => chunks.push(c));
+          r.on("end", () => resolve({ status: r.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          r.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    }).catch((err: Error) => {
+      throw new FailedError(`${target.app}/${target.function} (v${target.version}) failed to start: ${err.message}\n${warm.container.tail(30)}`);
+    });
+    if (res.status === 200) return;
+    let error: { name?: string; message?: string; stack?: string } = {};
+    try {
+      error = JSON.parse(res.body.toString("utf8")) as typeof error;
+    } catch {
+      error = { message: res.body.toString("utf8") };
+    }
+    throw new FailedError(`${target.app}/${target.function} (v${target.version}) failed to start: loading the handler threw ${error.name ?? "Error"}: ${error.message ?? ""}`, {
+      name: error.name,
+      stack: error.stack,
+      version: target.version,
+    });
   }
 
   private ready(socketPath: string): Promise<boolean> {
