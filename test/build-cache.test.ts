@@ -9,6 +9,7 @@ import { Client } from "../src/sdk/client.js";
 import { startServer, type RunningServer } from "../src/server/main.js";
 import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir } from "./helpers/cli.js";
+import { sha256 } from "../src/oci/digest.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
 
 const skip = announceSkip("build cache (runc RUN steps)", containerSkipReason());
@@ -216,6 +217,34 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     const otherAgain = await other();
     expect(otherAgain.steps.map((s) => s.status)).toEqual(["hit", "hit", "hit"]);
     expect(otherAgain.digest).toBe(cached.digest);
+  });
+
+  it("refuses a hostile COPY tree that writes through its own symlink, touching nothing outside", async () => {
+    const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
+    const data = Buffer.from("owned\n");
+    const fileDigest = sha256(data);
+    const tree = Buffer.from(
+      JSON.stringify({
+        entries: [
+          { type: "symlink", path: "a", mode: 0o777, target: outside },
+          { type: "file", path: "a/evil", mode: 0o644, size: data.length, digest: fileDigest },
+        ],
+      }),
+    );
+    const treeDigest = sha256(tree);
+    const code = Buffer.from(JSON.stringify({ files: {}, handlers: {} }));
+    for (const [d, bytes] of [[fileDigest, data], [treeDigest, tree], [sha256(code), code]] as const) await client.putBlob(d, bytes);
+    const request = {
+      app: "cache",
+      images: { f: { version: 1, steps: [{ op: "base", source: { kind: "scratch" } }, { op: "copy", src: "x", tree: treeDigest, dest: "/" }] } },
+      functions: { f: { image: "f", handler: "f.mjs" } },
+      code: sha256(code),
+    };
+    const attempt = async () => {
+      for await (const _ of client.build(request)) void _;
+    };
+    await expect(attempt()).rejects.toThrow('COPY: "a/evil" would be written through the symlink "a"');
+    expect(await readdir(outside)).toEqual([]);
   });
 
   it("explains a changed step text", async () => {
