@@ -10,14 +10,8 @@ import type { Versions } from "./versions.js";
 
 export type MoveReason = "deploy" | "promote" | "rollback" | "config" | "traffic";
 
-export interface Deployment {
-  app: string;
-  name: string;
-  version: number | null;
-  traffic: TrafficEntry[] | null;
-  revision: number;
-  updatedAt: number;
-}
+/** A named pointer: one version, or a weighted split of versions; `revision` counts its moves. */
+export type Deployment = DeploymentRow;
 
 /** Where a pointer stands: one version, or a split whose heaviest entry is `version`. */
 export interface PointerState {

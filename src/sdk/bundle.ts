@@ -14,18 +14,16 @@ export interface Blob {
   data: Buffer;
 }
 
+/** How Slipway bundles TypeScript for Node: one in-memory ESM file, errors returned, not printed. */
+export const NODE_ESM_BUNDLE = { bundle: true, write: false, platform: "node", format: "esm", target: "node20", logLevel: "silent" } as const;
+
 /** Bundles a handler into one ESM file that runs on the mounted Node runtime without node_modules. */
 export async function bundleHandler(path: string): Promise<Buffer> {
   if (!(await lstat(path).catch(() => null))) throw new NotFoundError(`handler ${path} does not exist`, { handler: path });
   try {
     const result = await build({
+      ...NODE_ESM_BUNDLE,
       entryPoints: [path],
-      bundle: true,
-      write: false,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      logLevel: "silent",
       banner: { js: "import { createRequire as __slipwayRequire } from 'node:module'; const require = __slipwayRequire(import.meta.url);" },
       metafile: true,
     });

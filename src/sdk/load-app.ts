@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { InvalidError, isSlipwayError, NotFoundError } from "../core/errors.js";
 import type { App } from "./app.js";
-import { esbuildError } from "./bundle.js";
+import { esbuildError, NODE_ESM_BUNDLE } from "./bundle.js";
 
 /** The SDK's entry: dist/index.js beside this file's directory (or src/index.ts when run from source). */
 function sdkEntry(): string {
@@ -22,13 +22,8 @@ export async function loadAppFile(file: string): Promise<{ app: App; path: strin
   let code: string;
   try {
     const result = await build({
+      ...NODE_ESM_BUNDLE,
       entryPoints: [path],
-      bundle: true,
-      write: false,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      logLevel: "silent",
       plugins: [
         {
           name: "slipway-self",

@@ -3,7 +3,7 @@
 // the worker which versions are routed to, so that the others drain.
 import { InvalidError } from "../core/errors.js";
 import type { ConfigEdit, ConfigRevisionView, RuntimeConfig } from "../deploy/config.js";
-import type { Deployments, MoveReason, MoveResult } from "../deploy/deployments.js";
+import type { Deployments, MoveResult, PointerMove } from "../deploy/deployments.js";
 import type { EventLog } from "../deploy/events.js";
 import { checkSplit, primaryVersion, type TrafficEntry } from "../deploy/traffic.js";
 import type { Version, Versions } from "../deploy/versions.js";
@@ -11,15 +11,7 @@ import type { Worker } from "../runtime/worker.js";
 import { block, type FaultPlan } from "./faults.js";
 import { warmTargets } from "./targets.js";
 
-export interface FlipRequest {
-  app: string;
-  deployment: string;
-  expectedRevision: number;
-  to: number;
-  traffic?: TrafficEntry[] | null;
-  reason: MoveReason;
-  actor: string;
-  note?: string;
+export interface FlipRequest extends Omit<PointerMove, "beforeCommit"> {
   /** More writes that must land in the move's transaction (a deploy's status). */
   inTransaction?: () => void;
 }
