@@ -1,7 +1,6 @@
 // Writes OCI layer tars deterministically: entries in sorted order, mtimes clamped to the epoch, no user or group
 // names, fixed compression settings. Equal inputs give byte-identical layers on any builder.
-import { createReadStream, readFileSync } from "node:fs";
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -166,18 +165,20 @@ export interface DirectoryWalkOptions {
 export async function* entriesFromDirectory(root: string, options: DirectoryWalkOptions = {}): AsyncGenerator<LayerEntry> {
   const seenInodes = new Map<string, string>();
   async function* walk(rel: string): AsyncGenerator<LayerEntry> {
-    const names = (await readdir(join(root, rel))).sort(compareBytes);
+    // Synchronous metadata calls: a layer is mostly small files, where the thread pool's round trip costs more than
+    // the call itself.
+    const names = sortBytewise(readdirSync(join(root, rel)));
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
       const abs = join(root, path);
-      const st = await lstat(abs);
+      const st = lstatSync(abs);
       const owned = { path, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
       if (st.isDirectory()) {
         yield { ...owned, type: "dir" };
         if (options.opaqueDirs?.has(path)) yield { type: "opaque", path };
         yield* walk(path);
       } else if (st.isSymbolicLink()) {
-        yield { ...owned, type: "symlink", target: await readlink(abs) };
+        yield { ...owned, type: "symlink", target: readlinkSync(abs) };
       } else if (st.isFile()) {
         const inode = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? seenInodes.get(inode) : undefined;
@@ -201,6 +202,10 @@ export async function* entriesFromDirectory(root: string, options: DirectoryWalk
   yield* walk("");
 }
 
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+/** Sorts names by their UTF-8 bytes (what tar readers and other builders order by), encoding each name once. */
+function sortBytewise(names: string[]): string[] {
+  return names
+    .map((name) => ({ name, bytes: Buffer.from(name) }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map((e) => e.name);
 }
