@@ -139,9 +139,14 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     const later = await build(declaredLater, { buildArgs: { V: "2" } });
     expect(statuses(later)).toEqual(["hit", "hit", "hit", "hit", "miss"]);
 
-    const undeclared = await build(declaredLater, { buildArgs: { V: "2", OTHER: "x" } });
+    const events: Array<{ type: string; event?: { type: string; text?: string } }> = [];
+    const undeclared = ((await buildAppFile(client, declaredLater, { buildArgs: { V: "2", OTHER: "x" }, onEvent: (e) => events.push(e as (typeof events)[number]) })) as Built)
+      .images.f!;
     expect(statuses(undeclared)).toEqual(["hit", "hit", "hit", "hit", "hit"]);
     expect(undeclared.digest).toBe(later.digest);
+    expect(events.filter((e) => e.event?.type === "warning").map((e) => e.event!.text)).toEqual([
+      "build argument OTHER is not declared by any .arg() step of cache/f; it changes nothing",
+    ]);
   });
 
   it("honours ignore files: excluded files are not copied and changing them changes nothing", async () => {

@@ -1,13 +1,14 @@
 // Functions on a small busybox image, through the real CLI and server: warm containers, version pinning across a
 // flip, and every kind of bad input (handler throws, timeout, unknown names, an app file or RUN step that fails).
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "../src/sdk/client.js";
 import { busyboxTarball } from "./helpers/busybox.js";
-import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
+import { removeDataDir, runCli, startServerProcess, type ServerProcess } from "./helpers/cli.js";
 import { announceSkip, containerSkipReason, toolSkipReason } from "./helpers/env.js";
 
 const skip = announceSkip("runtime (runc containers)", containerSkipReason());
@@ -152,6 +153,14 @@ describe.skipIf(skip)("functions in containers", () => {
     expect(deployment.stderr).toContain('no deployment "nightly"');
     const rollback = await server.cli(["rollback", "nope"]);
     expect(rollback.code).toBe(3);
+  });
+
+  it("gc without a data directory says so and creates nothing", async () => {
+    const missing = join(dir, "no-such-data");
+    const res = await runCli(["gc", "--dry-run"], { SLIPWAY_DATA: missing });
+    expect(res.code).toBe(3);
+    expect(res.stderr).toContain(`no Slipway data directory at ${missing}`);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it("reports an app file that does not load, with file and line", async () => {

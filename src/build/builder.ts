@@ -44,7 +44,8 @@ export interface StepReport {
 export type BuildEvent =
   | { type: "step-start"; index: number; total: number; text: string }
   | { type: "step-done"; report: StepReport; total: number }
-  | { type: "log"; index: number; line: string };
+  | { type: "log"; index: number; line: string }
+  | { type: "warning"; text: string };
 
 export interface BuildOptions {
   /** Names the image for build records and explanations, e.g. `podcast/render`. */
@@ -153,6 +154,10 @@ export class Builder {
       emit({ type: "step-done", report, total: spec.steps.length });
     }
     if (!state) throw new InvalidError("an image spec needs at least one step");
+    const declared = new Set(spec.steps.flatMap((st) => (st.op === "arg" ? [st.name] : [])));
+    for (const name of Object.keys(spec.buildArgs)) {
+      if (!declared.has(name)) emit({ type: "warning", text: `build argument ${name} is not declared by any .arg() step of ${options.image}; it changes nothing` });
+    }
     this.deps.cache.recordBuild(options.image, records);
     const image = await this.writeImage(state, options.repo);
     return { ...image, config: state.config, layers: state.layers, steps: reports, durationMs: Math.round(performance.now() - started) };

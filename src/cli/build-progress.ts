@@ -15,7 +15,8 @@ export function showBuildEvent(out: Output, raw: unknown, options: { explainHits
   const e = raw as { type: string; image?: string; text?: string; event?: Record<string, unknown> };
   if (e.type === "message" && e.text) return out.progress(e.text);
   if (e.type !== "build" || !e.event) return;
-  const ev = e.event as { type: string; total: number; line?: string; report?: StepReport };
+  const ev = e.event as { type: string; total: number; line?: string; text?: string; report?: StepReport };
+  if (ev.type === "warning" && ev.text) return out.progress(`warning: ${ev.text}`);
   if (ev.type === "step-done" && ev.report) {
     const r = ev.report;
     const status = r.status === "hit" ? "CACHED" : "BUILT ";

@@ -65,6 +65,13 @@ describe("webhook outbox", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("refuses webhook URLs that are not http(s) or carry credentials", () => {
+    const s = open();
+    expect(() => s.webhooks.add({ url: "ftp://127.0.0.1/x" }, "tester")).toThrow(/must be http:\/\/ or https:\/\//);
+    expect(() => s.webhooks.add({ url: "http://user:pass@127.0.0.1:9/x" }, "tester")).toThrow(/must not carry credentials/);
+    expect(s.webhooks.list()).toEqual([]);
+  });
+
   it("a receiver that answers 500 then 200 gets the event once it recovers, signed, with a stable id, and nothing more", async () => {
     const r = await receiver([500]);
     servers.push(r.server);

@@ -32,6 +32,8 @@ export class Webhooks {
       throw new InvalidError(`webhook URL ${JSON.stringify(params.url)} is not a URL`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new InvalidError(`webhook URL ${params.url} must be http:// or https://`);
+    // Deliveries are authenticated by their signature; credentials in a URL would be stored, listed and refused by fetch.
+    if (url.username || url.password) throw new InvalidError(`webhook URL must not carry credentials (user:password@); receivers verify the signature instead`);
     if (params.app) checkName("app", params.app);
     const events = params.events?.length ? params.events : ["*"];
     for (const e of events) {

@@ -96,7 +96,7 @@ export class Client {
     const decoder = new TextDecoder();
     let buffered = "";
     let finished = false;
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of readStream(res.body as unknown as AsyncIterable<Uint8Array>, path)) {
       buffered += decoder.decode(chunk, { stream: true });
       let nl: number;
       while ((nl = buffered.indexOf("\n")) >= 0) {
@@ -158,4 +158,13 @@ async function readJson(res: Response): Promise<unknown> {
     );
   }
   return body;
+}
+
+/** A response body whose connection breaks mid-stream (the server stopped) reads as `unavailable`, not a crash. */
+async function* readStream(body: AsyncIterable<Uint8Array>, path: string): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } catch (err) {
+    throw new UnavailableError(`the server closed the ${path} stream before it finished (${(err as Error).message}); is it still running?`);
+  }
 }

@@ -10,7 +10,7 @@
 //   <data>/admin-token     the admin API token (0600)
 //   <data>/server.lock     the pid of the one server using this directory
 //   <data>/secrets.key     the key that seals config secrets and webhook secrets (AES-256-GCM, 0600)
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Builder } from "../build/builder.js";
 import { DeniedError, UnauthorizedError } from "../core/errors.js";
@@ -88,6 +88,8 @@ export interface Slipway {
 export async function openSlipway(options: ContextOptions): Promise<Slipway> {
   const dataDir = options.dataDir;
   await mkdir(dataDir, { recursive: true });
+  // Only root reads the data directory: runc bundles hold each container's environment while it runs.
+  await chmod(dataDir, 0o700);
   const unlock = await lockDataDir(dataDir);
   const meta = MetadataStore.open(join(dataDir, "slipway.db"));
   const blobs = await FsBlobStore.open(dataDir);
@@ -172,7 +174,11 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
     auth,
     uploads,
     authenticate(header) {
-      if (!header) throw new UnauthorizedError("missing API token: set SLIPWAY_TOKEN or pass Authorization: Bearer <token>");
+      if (!header) {
+        throw new UnauthorizedError(
+          "missing API token: set SLIPWAY_TOKEN, or SLIPWAY_DATA to the server's data directory (the CLI reads its admin-token file; default ./.slipway)",
+        );
+      }
       const principal = auth.verifyBearer(header);
       if (!principal) throw new UnauthorizedError("the API token is not valid (expired, revoked or mistyped)");
       if (!principal.admin) throw new DeniedError(`token ${principal.subject} may use the registry only, not the control-plane API`);

@@ -1,5 +1,6 @@
 // Starts the one-process server: API, registry, builder and worker, with its data in one directory.
 import type { FastifyInstance } from "fastify";
+import { UnavailableError } from "../core/errors.js";
 import type { Compression } from "../oci/media-types.js";
 import { buildApp } from "./app.js";
 import { openSlipway, type Slipway } from "./context.js";
@@ -35,7 +36,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     anonymousPull: options.anonymousPull,
   });
   const app = buildApp(slipway, { logger: options.logger });
-  await app.listen({ host: options.host, port: options.port });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    await app.close();
+    await slipway.close();
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new UnavailableError(`${options.host}:${options.port} is already in use (another server?); choose another --port`, { port: options.port });
+    }
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   return {

@@ -87,10 +87,13 @@ interface DeployOptions {
 
 function summary(r: DeployResult): string {
   const built = Object.values(r.images).reduce((n, i) => n + i.steps.filter((s) => s.status === "miss").length, 0);
+  const was = r.moved?.from ? ` (was v${r.moved.from})` : "";
   const head = r.created
     ? r.moved
-      ? `${r.app}: v${r.version} is live on ${r.deployment}${r.moved.from ? ` (was v${r.moved.from})` : ""}`
+      ? `${r.app}: v${r.version} is live on ${r.deployment}${was}`
       : `${r.app}: created v${r.version} (no deployment moved)`
-    : `${r.app}: no changes; ${r.deployment} stays on v${r.version}`;
+    : r.moved
+      ? `${r.app}: ${r.deployment} now runs v${r.version}${was}, which already had this content (no new version)`
+      : `${r.app}: no changes; ${r.deployment} stays on v${r.version}`;
   return `${head}\n${built} step(s) built, ${(r.durationMs / 1000).toFixed(2)}s on the server`;
 }

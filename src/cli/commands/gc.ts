@@ -1,7 +1,9 @@
 // `slipway gc [--dry-run] [--grace 1h]`: garbage-collects the registry in the data directory (SLIPWAY_DATA). Keeps
 // what tags, versions, their code bundles and the build cache name; safe while the server runs. --dry-run lists what would go.
 import type { Command } from "commander";
-import { InvalidError } from "../../core/errors.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { InvalidError, NotFoundError } from "../../core/errors.js";
 import { runGc, type GcReport } from "../../registry/gc.js";
 import { gcRoots } from "../../server/gc-roots.js";
 import { loadConfig } from "../config.js";
@@ -17,6 +19,10 @@ export function register(program: Command): void {
     .action(async (opts: { dryRun?: boolean; grace: string; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const config = loadConfig();
+        // gc works on the data directory itself (not through SLIPWAY_URL); a dry run must not create one.
+        if (!existsSync(join(config.dataDir, "slipway.db"))) {
+          throw new NotFoundError(`no Slipway data directory at ${config.dataDir}: set SLIPWAY_DATA to the server's --data directory`);
+        }
         const report = await runGc({ dataDir: config.dataDir, dryRun: Boolean(opts.dryRun), gracePeriodMs: parseDuration(opts.grace), extraRoots: gcRoots });
         out.result(report, () => describe(report));
       });

@@ -13,8 +13,9 @@ export function register(program: Command): void {
     .option("--input-file <path>", "read the input JSON from a file")
     .option("-d, --deployment <name>", "deployment whose version serves the call (default: main)")
     .option("-v, --version <n>", "pin a version (vN or N)")
+    .option("-k, --key <routing key>", "routing key: with a traffic split, the same key always lands on the same version")
     .option("--json", "print a JSON document with the result and the version that served it")
-    .action(async (target: string, opts: { input: string; inputFile?: string; deployment?: string; version?: string; json?: boolean }) => {
+    .action(async (target: string, opts: { input: string; inputFile?: string; deployment?: string; version?: string; key?: string; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const [app, fn, extra] = target.split("/");
         if (!app || !fn || extra !== undefined) throw new InvalidError(`target ${JSON.stringify(target)} must be APP/FUNCTION`);
@@ -34,7 +35,7 @@ export function register(program: Command): void {
         }
         const version = opts.version !== undefined ? Number(opts.version.replace(/^v/, "")) : undefined;
         if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new InvalidError(`--version ${opts.version} is not a version number`);
-        const res = await clientFrom(loadConfig()).invoke(app, fn, input, { version, deployment: opts.deployment });
+        const res = await clientFrom(loadConfig()).invoke(app, fn, input, { version, deployment: opts.deployment, routingKey: opts.key });
         const isJson = res.contentType.startsWith("application/json");
         out.progress(`served by ${app} v${res.version} (${res.image.slice(0, 19)}…) in ${res.durationMs} ms${res.coldStart ? " (cold start)" : ""}`);
         if (out.json) {
