@@ -1,6 +1,6 @@
 // The build cache through the SDK and a real server: cases BC1–BC5 of ../shared/corpus/cases.md, ignore files,
 // reproducible images across data directories, concurrent builds, forced rebuilds and miss explanations.
-import { mkdtemp, readFile, rename, stat, utimes, writeFile, mkdir, readdir } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, stat, utimes, writeFile, mkdir, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,6 +75,7 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
   afterAll(async () => {
     await server?.close();
     if (server) await removeDataDir(server.slipway.dataDir);
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("BC1: every source is in the key: a change to the second file of a copy, or a renamed file, misses", async () => {

@@ -2,7 +2,7 @@
 // examples/podcast, invoked, redeployed unchanged, with a handler edit, with one more apt package, rolled back,
 // deployed to staging, and promoted. One server and one debootstrap serve the whole file.
 import { execFileSync } from "node:child_process";
-import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -61,6 +61,7 @@ describe.skipIf(skip)("podcast example end to end", () => {
   afterAll(async () => {
     await server?.stop();
     if (server) await removeDataDir(server.dataDir);
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("builds, deploys v1 and renders a WAV of the spoken text; the EQ changes the audio", async () => {

@@ -2,7 +2,7 @@
 // flip, and every kind of bad input (handler throws, timeout, unknown names, an app file or RUN step that fails).
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,6 +56,7 @@ describe.skipIf(skip)("functions in containers", () => {
   afterAll(async () => {
     await server?.stop();
     if (server) await removeDataDir(server.dataDir);
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("deploys, runs the handler in the image, and names the version and image digest", async () => {
