@@ -2,7 +2,7 @@
 // ingest area under the same id. Writers stay open between chunks so each byte is hashed once; an idle or restarted
 // session resumes from the bytes on disk. A chunk that arrives short of its declared size is dropped whole, and a
 // blob becomes visible only after its digest is verified, under a hold that garbage collection respects.
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { InvalidError, NotFoundError } from "../core/errors.js";
 import { parseDigest, type Digest, type DigestAlgorithm } from "../oci/digest.js";
 import type { BlobInfo, BlobIngest, BlobWriter } from "../store/blob-store.js";
@@ -106,7 +106,7 @@ export class UploadSessions {
     const writer = await this.blobs.writer({ algorithm: parseDigest(digest).algorithm });
     try {
       try {
-        await writer.writeFrom(coalesced(body));
+        await writer.writeFrom(body);
       } catch {
         throw incomplete("blob", writer.size, length);
       }
@@ -213,7 +213,7 @@ export class UploadSessions {
     }
     let failure: RegistryError | null = null;
     try {
-      await writer.writeFrom(coalesced(chunk.body));
+      await writer.writeFrom(chunk.body);
     } catch {
       failure = incomplete("chunk", writer.size - start, expected);
     }
@@ -268,32 +268,6 @@ export class UploadSessions {
       if (this.locks.get(id) === tail) this.locks.delete(id);
     }
   }
-}
-
-const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
-
-/**
- * The socket's small chunks (about 64 KiB) gathered into writes of a few MiB: fewer trips to the disk and through
- * the writer, which roughly doubles upload throughput on a busy machine.
- */
-function coalesced(source: Readable): Readable {
-  return Readable.from(
-    (async function* () {
-      let parts: Buffer[] = [];
-      let size = 0;
-      for await (const part of source) {
-        parts.push(part as Buffer);
-        size += (part as Buffer).length;
-        if (size >= WRITE_BATCH_BYTES) {
-          yield Buffer.concat(parts, size);
-          parts = [];
-          size = 0;
-        }
-      }
-      if (size > 0) yield Buffer.concat(parts, size);
-    })(),
-    { objectMode: false },
-  );
 }
 
 /** The Range header of an upload holding `size` bytes (distribution answers "0-0" for an empty upload). */
