@@ -2,6 +2,7 @@
 // that repository's link, and only once its bytes are in the store.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Digest } from "../oci/digest.js";
+import { sendBlobBody } from "./blob-body.js";
 import type { RegistryContext } from "./context.js";
 import { RegistryError } from "./errors.js";
 
@@ -28,7 +29,11 @@ export async function getBlob(ctx: RegistryContext, request: FastifyRequest, rep
     reply.status(200).header("content-length", String(info.size));
   }
   if (request.method === "HEAD") return reply.send();
-  return reply.send(await ctx.blobs.read(digest, range ?? undefined));
+  // Garbage collection may have taken it since the stat; nothing is sent yet, so this is still a clean 404.
+  const file = await ctx.blobs.openFile(digest);
+  if (!file) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in repository ${name}`, { detail: { digest } });
+  await sendBlobBody(reply, file, range?.start ?? 0, range?.end ?? info.size - 1);
+  return reply;
 }
 
 export async function deleteBlob(ctx: RegistryContext, reply: FastifyReply, name: string, digest: Digest): Promise<FastifyReply> {

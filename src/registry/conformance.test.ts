@@ -105,6 +105,30 @@ describe("pull", () => {
     expect(past.headers["content-range"]).toBe("bytes */16");
   });
 
+  it("serves blobs larger than one read buffer whole and by ranges that cross buffers, and an empty blob", async () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 12345);
+    for (let i = 0; i + 4 <= bytes.length; i += 4) bytes.writeUInt32LE(i, i);
+    const blob = content(bytes);
+    await pushBlob(send, "pull/large", blob);
+    const path = `/v2/pull/large/blobs/${blob.digest}`;
+    const whole = await send({ method: "GET", path });
+    expect(whole.status).toBe(200);
+    expect(whole.headers["content-length"]).toBe(String(bytes.length));
+    expect(whole.body.equals(bytes)).toBe(true);
+    const start = 1024 * 1024 - 7;
+    const end = 2 * 1024 * 1024 + 100;
+    const part = await send({ method: "GET", path, headers: { range: `bytes=${start}-${end}` } });
+    expect(part.status).toBe(206);
+    expect(part.headers["content-range"]).toBe(`bytes ${start}-${end}/${bytes.length}`);
+    expect(part.body.equals(bytes.subarray(start, end + 1))).toBe(true);
+    const empty = content(Buffer.alloc(0));
+    await pushBlob(send, "pull/large", empty);
+    const none = await send({ method: "GET", path: `/v2/pull/large/blobs/${empty.digest}` });
+    expect(none.status).toBe(200);
+    expect(none.headers["content-length"]).toBe("0");
+    expect(none.body.length).toBe(0);
+  });
+
   // RA2
   it("RA2: HEAD of a manifest answers like GET (status, Content-Type, Content-Length, digest) without a body", async () => {
     const image = sampleImage("ra2", 1, { docker: true });

@@ -5,7 +5,7 @@ import type { RepositoryIndex } from "../store/repository-index.js";
 import type { RegistryAuth } from "./access.js";
 import type { UploadSessions } from "./uploads.js";
 
-export type RegistryBlobStore = Pick<BlobRead, "stat" | "read" | "readBuffer"> & Pick<BlobIngest, "writer" | "put"> & Pick<BlobStore, "listWriters">;
+export type RegistryBlobStore = Pick<BlobRead, "stat" | "openFile" | "readBuffer"> & Pick<BlobIngest, "writer" | "put"> & Pick<BlobStore, "listWriters">;
 
 export interface RegistryLimits {
   /** Largest manifest accepted (the spec asks registries to take at least 4 MiB); larger is 413. */

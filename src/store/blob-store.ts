@@ -30,7 +30,16 @@ export interface BlobStat {
 }
 export interface BlobRead extends BlobStat {
   read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /** Opens a blob for positional reads into the caller's buffers; null when it is not in the store. */
+  openFile(digest: Digest): Promise<BlobFile | null>;
   readBuffer(digest: Digest): Promise<Buffer>;
+}
+/** A committed blob opened for reading: callers that copy it out reuse their own buffers (no allocation per chunk). */
+export interface BlobFile {
+  readonly size: number;
+  /** Reads up to `buffer.length` bytes starting at `position`; returns how many (0 past the end). */
+  readInto(buffer: Uint8Array, position: number): Promise<number>;
+  close(): Promise<void>;
 }
 export interface BlobIngest {
   /**
@@ -103,6 +112,27 @@ export class FsBlobStore implements BlobStore {
       throw err;
     });
     return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+  }
+
+  async openFile(digest: Digest): Promise<BlobFile | null> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.localPath(digest), "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+    try {
+      const { size } = await handle.stat();
+      return {
+        size,
+        readInto: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+        close: () => handle.close(),
+      };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async readBuffer(digest: Digest): Promise<Buffer> {
