@@ -96,6 +96,18 @@ describe.skipIf(skip)("functions in containers", () => {
     expect(() => execFileSync("skopeo", ["inspect", "--tls-verify=false", `docker://${host}/rt@${res.image}`], { stdio: "pipe" })).toThrow(/unauthorized|authentication required/i);
   });
 
+  it("refuses to delete from the registry an image a version runs", async () => {
+    const res = await client.invoke("rt", "echo", null);
+    const del = await fetch(`${server.url}/v2/rt/manifests/${res.image}`, {
+      method: "DELETE",
+      headers: { authorization: `Basic ${Buffer.from(`slipway:${token}`).toString("base64")}` },
+    });
+    expect(del.status).toBe(403);
+    const body = (await del.json()) as { errors: Array<{ code: string; message: string }> };
+    expect(body.errors[0]).toMatchObject({ code: "DENIED", message: `manifest ${res.image} is in use by rt v1; it cannot be deleted` });
+    expect((await client.invoke("rt", "echo", null)).image).toBe(res.image);
+  });
+
   it("serves the next call from the warm container", async () => {
     const a = await client.invoke("rt", "echo", null);
     const b = await client.invoke("rt", "echo", null);

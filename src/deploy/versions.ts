@@ -64,6 +64,11 @@ export class Versions {
     return this.store.version(app, number) !== null;
   }
 
+  /** Numbers of the versions of an app that run this image (or name this digest anywhere in their content). */
+  naming(app: string, digest: Digest): number[] {
+    return this.store.versionsNaming(app, digest);
+  }
+
   /** The newest version whose content has this release digest: a deploy of equal content reuses it. */
   findByReleaseDigest(app: string, digest: Digest): Version | null {
     const row = this.store.versionByReleaseDigest(app, digest);

@@ -1,6 +1,7 @@
 // What the registry's handlers depend on: the blob store (only the capabilities they use), the repository index,
 // an auth provider and the limits, gathered once by the plugin.
 import type { BlobIngest, BlobRead, BlobStore } from "../store/blob-store.js";
+import type { Digest } from "../oci/digest.js";
 import type { RepositoryIndex } from "../store/repository-index.js";
 import type { RegistryAuth } from "./access.js";
 import type { UploadSessions } from "./uploads.js";
@@ -31,6 +32,8 @@ export interface RegistryDeps {
   deletes?: boolean;
   /** Sessions to use; the plugin makes its own (and closes it with the server) when not given. */
   uploads?: UploadSessions;
+  /** Who still uses a manifest (e.g. "podcast v3"), so that a DELETE of it is refused; null when nothing does. */
+  manifestInUse?: (repo: string, digest: Digest) => string | null;
 }
 
 export interface RegistryContext {
@@ -42,4 +45,5 @@ export interface RegistryContext {
   deletes: boolean;
   /** The URL prefix the plugin is registered at ("/v2"), for Location and Link headers. */
   prefix: string;
+  manifestInUse?: (repo: string, digest: Digest) => string | null;
 }

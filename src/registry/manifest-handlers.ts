@@ -107,6 +107,9 @@ function extraTags(request: FastifyRequest, byDigest: boolean): string[] {
 export async function deleteManifest(ctx: RegistryContext, reply: FastifyReply, name: string, reference: string): Promise<FastifyReply> {
   if (isDigestReference(reference)) {
     const digest = checkDigest(reference);
+    // A manifest a version runs stays: deleting it would break rollbacks to that version and every new container.
+    const user = ctx.manifestInUse?.(name, digest);
+    if (user) throw new RegistryError("DENIED", `manifest ${digest} is in use by ${user}; it cannot be deleted`, { detail: { name, reference } });
     if (!ctx.repos.deleteManifest(name, digest)) {
       throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${digest} is not in repository ${name}`, { detail: { name, reference } });
     }

@@ -31,6 +31,7 @@ export function registryPlugin(deps: RegistryDeps): FastifyPluginAsync {
       limits: { ...DEFAULT_LIMITS, ...deps.limits },
       deletes: deps.deletes ?? true,
       prefix: app.prefix,
+      manifestInUse: deps.manifestInUse,
     };
 
     // Bodies are read by the handlers themselves: streamed for blobs, bounded for manifests.

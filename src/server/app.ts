@@ -25,7 +25,20 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
   app.setErrorHandler(errorHandler);
 
   app.get("/api/v1/health", async () => ({ ok: true }));
-  app.register(registryPlugin({ blobs: sw.blobs, repos: sw.repos, auth: sw.auth.registry, uploads: sw.uploads }), { prefix: "/v2" });
+  app.register(
+    registryPlugin({
+      blobs: sw.blobs,
+      repos: sw.repos,
+      auth: sw.auth.registry,
+      uploads: sw.uploads,
+      // An app's images live in the repository named after it; its versions keep them from being deleted.
+      manifestInUse: (repo, digest) => {
+        const versions = sw.versions.naming(repo, digest);
+        return versions.length ? `${repo} ${versions.map((v) => `v${v}`).join(", ")}` : null;
+      },
+    }),
+    { prefix: "/v2" },
+  );
 
   app.register(async (api) => {
     api.addHook("onRequest", async (request: FastifyRequest & { actor?: string }) => {

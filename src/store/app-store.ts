@@ -83,6 +83,14 @@ export class AppStore {
     return (this.meta.db.prepare("SELECT * FROM versions WHERE app = ? ORDER BY number").all(app) as RawVersion[]).map(toVersion);
   }
 
+  /** The versions of an app whose content names this digest (an image, say), oldest first. */
+  versionsNaming(app: string, digest: string): number[] {
+    const rows = this.meta.db
+      .prepare("SELECT number FROM versions WHERE app = ? AND instr(content, ?) > 0 ORDER BY number")
+      .all(app, `"${digest}"`) as Array<{ number: number }>;
+    return rows.map((r) => r.number);
+  }
+
   /** Every version's content, for garbage collection roots. */
   allVersionContents(): string[] {
     return (this.meta.db.prepare("SELECT content FROM versions").all() as Array<{ content: string }>).map((r) => r.content);
