@@ -7,9 +7,10 @@ import type { RegistryContext } from "./context.js";
 import { RegistryError } from "./errors.js";
 
 export async function getBlob(ctx: RegistryContext, request: FastifyRequest, reply: FastifyReply, name: string, digest: Digest): Promise<FastifyReply> {
-  const info = ctx.repos.blobLink(name, digest) ? await ctx.blobs.stat(digest) : null;
-  if (!info) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in repository ${name}`, { detail: { digest } });
-  ctx.repos.touchBlobLink(name, digest);
+  const link = ctx.repos.blobLink(name, digest);
+  const info = link ? await ctx.blobs.stat(digest) : null;
+  if (!link || !info) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in repository ${name}`, { detail: { digest } });
+  ctx.repos.touchBlobLink(name, digest, link.accessedAt);
   reply
     .header("docker-content-digest", digest)
     .header("etag", `"${digest}"`)

@@ -9,7 +9,22 @@ import { MIGRATIONS } from "./migrations/index.js";
 export type Db = Database.Database;
 
 export class MetadataStore {
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(readonly db: Db) {}
+
+  /**
+   * The prepared statement for `sql`, compiled on first use and kept: compiling costs more than running a point
+   * query, and the registry runs several per request. Not for statements iterated while another use may run.
+   */
+  statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   static open(path: string): MetadataStore {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });

@@ -86,15 +86,15 @@ export class RepositoryIndex {
   }
 
   private ensureRepo(repo: string): void {
-    this.meta.db.prepare("INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?, ?)").run(repo, Date.now());
+    this.meta.statement("INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?, ?)").run(repo, Date.now());
   }
 
   linkBlob(repo: string, digest: Digest, size: number): void {
     this.meta.tx(() => {
       this.ensureRepo(repo);
       const now = Date.now();
-      this.meta.db
-        .prepare(
+      this.meta
+        .statement(
           `INSERT INTO blob_links (repo, digest, size, created_at, accessed_at) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (repo, digest) DO UPDATE SET accessed_at = excluded.accessed_at`,
         )
@@ -102,20 +102,26 @@ export class RepositoryIndex {
     });
   }
 
-  blobLink(repo: string, digest: Digest): { size: number } | null {
-    return (this.meta.db.prepare("SELECT size FROM blob_links WHERE repo = ? AND digest = ?").get(repo, digest) as { size: number } | undefined) ?? null;
+  /** A repository's link to a blob: the blob's size and when a client last saw the link. */
+  blobLink(repo: string, digest: Digest): { size: number; accessedAt: number } | null {
+    const link = this.meta.statement("SELECT size, accessed_at AS accessedAt FROM blob_links WHERE repo = ? AND digest = ?").get(repo, digest);
+    return (link as { size: number; accessedAt: number } | undefined) ?? null;
   }
 
-  /** Records that a client just saw this link, so a collection running now keeps it for the push that follows. */
-  touchBlobLink(repo: string, digest: Digest): void {
+  /**
+   * Records that a client just saw this link, so a collection running now keeps it for the push that follows.
+   * Given the access time the caller just read, a link seen recently costs no write (re-pushes HEAD every blob).
+   */
+  touchBlobLink(repo: string, digest: Digest, accessedAt?: number): void {
     const now = Date.now();
-    this.meta.db
-      .prepare("UPDATE blob_links SET accessed_at = ? WHERE repo = ? AND digest = ? AND accessed_at < ?")
+    if (accessedAt !== undefined && now - accessedAt < TOUCH_EVERY_MS) return;
+    this.meta
+      .statement("UPDATE blob_links SET accessed_at = ? WHERE repo = ? AND digest = ? AND accessed_at < ?")
       .run(now, repo, digest, now - TOUCH_EVERY_MS);
   }
 
   unlinkBlob(repo: string, digest: Digest): boolean {
-    return this.meta.db.prepare("DELETE FROM blob_links WHERE repo = ? AND digest = ?").run(repo, digest).changes > 0;
+    return this.meta.statement("DELETE FROM blob_links WHERE repo = ? AND digest = ?").run(repo, digest).changes > 0;
   }
 
   /** Links a blob from one repository into another, if the source really holds it. One transaction. */
@@ -130,11 +136,11 @@ export class RepositoryIndex {
 
   /** Marks a digest as about to become visible; `release(holder)` ends every hold of that holder. */
   hold(digest: Digest, holder: string): void {
-    this.meta.db.prepare("INSERT OR IGNORE INTO blob_holds (digest, holder, created_at) VALUES (?, ?, ?)").run(digest, holder, Date.now());
+    this.meta.statement("INSERT OR IGNORE INTO blob_holds (digest, holder, created_at) VALUES (?, ?, ?)").run(digest, holder, Date.now());
   }
 
   release(holder: string): void {
-    this.meta.db.prepare("DELETE FROM blob_holds WHERE holder = ?").run(holder);
+    this.meta.statement("DELETE FROM blob_holds WHERE holder = ?").run(holder);
   }
 
   /** Records a manifest (its bytes are already in the blob store) and points any tags at it. */
@@ -158,8 +164,8 @@ export class RepositoryIndex {
   checkManifestRefs(m: Pick<CheckedPutManifest, "repo" | "blobs" | "children">): { missing: Digest[]; wrongSize: SizeMismatch[] } {
     const missing: Digest[] = [];
     const wrongSize: SizeMismatch[] = [];
-    const link = this.meta.db.prepare("SELECT size FROM blob_links WHERE repo = ? AND digest = ?");
-    const manifest = this.meta.db.prepare("SELECT size FROM manifests WHERE repo = ? AND digest = ?");
+    const link = this.meta.statement("SELECT size FROM blob_links WHERE repo = ? AND digest = ?");
+    const manifest = this.meta.statement("SELECT size FROM manifests WHERE repo = ? AND digest = ?");
     const check = (query: typeof link, ref: { digest: Digest; size: number }) => {
       const row = query.get(m.repo, ref.digest) as { size: number } | undefined;
       if (!row) missing.push(ref.digest);
@@ -173,8 +179,8 @@ export class RepositoryIndex {
   private writeManifest(m: PutManifest): void {
     this.ensureRepo(m.repo);
     const now = Date.now();
-    this.meta.db
-      .prepare(
+    this.meta
+      .statement(
         `INSERT INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations, created_at, accessed_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (repo, digest) DO UPDATE SET accessed_at = excluded.accessed_at`,
@@ -190,10 +196,10 @@ export class RepositoryIndex {
         now,
         now,
       );
-    const addRef = this.meta.db.prepare("INSERT OR IGNORE INTO manifest_refs (repo, digest, ref) VALUES (?, ?, ?)");
+    const addRef = this.meta.statement("INSERT OR IGNORE INTO manifest_refs (repo, digest, ref) VALUES (?, ?, ?)");
     for (const ref of m.refs) addRef.run(m.repo, m.digest, ref);
     const tags = [...(m.tags ?? []), ...(m.tag !== undefined ? [m.tag] : [])];
-    const setTag = this.meta.db.prepare(
+    const setTag = this.meta.statement(
       `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
     );
@@ -201,43 +207,43 @@ export class RepositoryIndex {
   }
 
   manifest(repo: string, digest: Digest): ManifestRecord | null {
-    const row = this.meta.db
-      .prepare("SELECT repo, digest, media_type, size, artifact_type, subject, annotations, created_at FROM manifests WHERE repo = ? AND digest = ?")
+    const row = this.meta
+      .statement("SELECT repo, digest, media_type, size, artifact_type, subject, annotations, created_at FROM manifests WHERE repo = ? AND digest = ?")
       .get(repo, digest) as ManifestRow | undefined;
     return row ? toRecord(row) : null;
   }
 
   touchManifest(repo: string, digest: Digest): void {
     const now = Date.now();
-    this.meta.db
-      .prepare("UPDATE manifests SET accessed_at = ? WHERE repo = ? AND digest = ? AND accessed_at < ?")
+    this.meta
+      .statement("UPDATE manifests SET accessed_at = ? WHERE repo = ? AND digest = ? AND accessed_at < ?")
       .run(now, repo, digest, now - TOUCH_EVERY_MS);
   }
 
   /** Removes a manifest, the tags that point at it and its edges. False when the repository does not hold it. */
   deleteManifest(repo: string, digest: Digest): boolean {
     return this.meta.tx(() => {
-      const gone = this.meta.db.prepare("DELETE FROM manifests WHERE repo = ? AND digest = ?").run(repo, digest).changes > 0;
+      const gone = this.meta.statement("DELETE FROM manifests WHERE repo = ? AND digest = ?").run(repo, digest).changes > 0;
       if (!gone) return false;
-      this.meta.db.prepare("DELETE FROM tags WHERE repo = ? AND digest = ?").run(repo, digest);
-      this.meta.db.prepare("DELETE FROM manifest_refs WHERE repo = ? AND digest = ?").run(repo, digest);
+      this.meta.statement("DELETE FROM tags WHERE repo = ? AND digest = ?").run(repo, digest);
+      this.meta.statement("DELETE FROM manifest_refs WHERE repo = ? AND digest = ?").run(repo, digest);
       return true;
     });
   }
 
   deleteTag(repo: string, tag: string): boolean {
-    return this.meta.db.prepare("DELETE FROM tags WHERE repo = ? AND tag = ?").run(repo, tag).changes > 0;
+    return this.meta.statement("DELETE FROM tags WHERE repo = ? AND tag = ?").run(repo, tag).changes > 0;
   }
 
   resolveTag(repo: string, tag: string): Digest | null {
-    const row = this.meta.db.prepare("SELECT digest FROM tags WHERE repo = ? AND tag = ?").get(repo, tag) as { digest: Digest } | undefined;
+    const row = this.meta.statement("SELECT digest FROM tags WHERE repo = ? AND tag = ?").get(repo, tag) as { digest: Digest } | undefined;
     return row?.digest ?? null;
   }
 
   /** Tags in lexical (byte) order, after `last` when given, at most `n`. */
   listTags(repo: string, n: number, last?: string): string[] {
-    const rows = this.meta.db
-      .prepare("SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?")
+    const rows = this.meta
+      .statement("SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?")
       .all(repo, last ?? "", n) as Array<{ tag: string }>;
     return rows.map((r) => r.tag);
   }
@@ -251,16 +257,16 @@ export class RepositoryIndex {
     const args: unknown[] = [repo, subject, options.last ?? ""];
     if (options.artifactType !== undefined) args.push(options.artifactType);
     args.push(options.n);
-    return (this.meta.db.prepare(sql).all(...args) as ManifestRow[]).map(toRecord);
+    return (this.meta.statement(sql).all(...args) as ManifestRow[]).map(toRecord);
   }
 
   repositoryExists(repo: string): boolean {
-    return this.meta.db.prepare("SELECT 1 FROM repositories WHERE name = ?").get(repo) !== undefined;
+    return this.meta.statement("SELECT 1 FROM repositories WHERE name = ?").get(repo) !== undefined;
   }
 
   listRepositories(n: number, last?: string): string[] {
-    const rows = this.meta.db
-      .prepare("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
+    const rows = this.meta
+      .statement("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
       .all(last ?? "", n) as Array<{ name: string }>;
     return rows.map((r) => r.name);
   }
@@ -269,27 +275,27 @@ export class RepositoryIndex {
     this.meta.tx(() => {
       this.ensureRepo(repo);
       const now = Date.now();
-      this.meta.db.prepare("INSERT INTO uploads (id, repo, algorithm, created_at, updated_at) VALUES (?, ?, ?, ?, ?)").run(id, repo, algorithm, now, now);
+      this.meta.statement("INSERT INTO uploads (id, repo, algorithm, created_at, updated_at) VALUES (?, ?, ?, ?, ?)").run(id, repo, algorithm, now, now);
     });
   }
 
   upload(id: string): UploadRecord | null {
-    const row = this.meta.db.prepare("SELECT id, repo, algorithm, created_at, updated_at FROM uploads WHERE id = ?").get(id) as
+    const row = this.meta.statement("SELECT id, repo, algorithm, created_at, updated_at FROM uploads WHERE id = ?").get(id) as
       | { id: string; repo: string; algorithm: string; created_at: number; updated_at: number }
       | undefined;
     return row ? { id: row.id, repo: row.repo, algorithm: row.algorithm, createdAt: row.created_at, updatedAt: row.updated_at } : null;
   }
 
   touchUpload(id: string): void {
-    this.meta.db.prepare("UPDATE uploads SET updated_at = ? WHERE id = ?").run(Date.now(), id);
+    this.meta.statement("UPDATE uploads SET updated_at = ? WHERE id = ?").run(Date.now(), id);
   }
 
   deleteUpload(id: string): boolean {
-    return this.meta.db.prepare("DELETE FROM uploads WHERE id = ?").run(id).changes > 0;
+    return this.meta.statement("DELETE FROM uploads WHERE id = ?").run(id).changes > 0;
   }
 
   listUploads(): UploadRecord[] {
-    const rows = this.meta.db.prepare("SELECT id, repo, algorithm, created_at, updated_at FROM uploads").all() as Array<{
+    const rows = this.meta.statement("SELECT id, repo, algorithm, created_at, updated_at FROM uploads").all() as Array<{
       id: string;
       repo: string;
       algorithm: string;
@@ -300,28 +306,26 @@ export class RepositoryIndex {
   }
 
   snapshot(): RegistrySnapshot {
-    const db = this.meta.db;
     return {
-      manifests: db
-        .prepare("SELECT repo, digest, size, subject, created_at AS createdAt, accessed_at AS accessedAt FROM manifests")
+      manifests: this.meta
+        .statement("SELECT repo, digest, size, subject, created_at AS createdAt, accessed_at AS accessedAt FROM manifests")
         .all() as RegistrySnapshot["manifests"],
-      refs: db.prepare("SELECT repo, digest, ref FROM manifest_refs").all() as RegistrySnapshot["refs"],
-      tags: db.prepare("SELECT repo, tag, digest FROM tags").all() as RegistrySnapshot["tags"],
-      links: db
-        .prepare("SELECT repo, digest, size, created_at AS createdAt, accessed_at AS accessedAt FROM blob_links")
+      refs: this.meta.statement("SELECT repo, digest, ref FROM manifest_refs").all() as RegistrySnapshot["refs"],
+      tags: this.meta.statement("SELECT repo, tag, digest FROM tags").all() as RegistrySnapshot["tags"],
+      links: this.meta
+        .statement("SELECT repo, digest, size, created_at AS createdAt, accessed_at AS accessedAt FROM blob_links")
         .all() as RegistrySnapshot["links"],
-      holds: db.prepare("SELECT digest, holder, created_at AS createdAt FROM blob_holds").all() as RegistrySnapshot["holds"],
+      holds: this.meta.statement("SELECT digest, holder, created_at AS createdAt FROM blob_holds").all() as RegistrySnapshot["holds"],
     };
   }
 
   /** Deletes manifests (with their edges), links and holds that garbage collection found unreachable. */
   removeUnreachable(plan: { manifests: Array<{ repo: string; digest: Digest }>; links: Array<{ repo: string; digest: Digest }>; holders: string[] }): void {
     this.meta.tx(() => {
-      const db = this.meta.db;
-      const manifest = db.prepare("DELETE FROM manifests WHERE repo = ? AND digest = ?");
-      const refs = db.prepare("DELETE FROM manifest_refs WHERE repo = ? AND digest = ?");
-      const link = db.prepare("DELETE FROM blob_links WHERE repo = ? AND digest = ?");
-      const hold = db.prepare("DELETE FROM blob_holds WHERE holder = ?");
+      const manifest = this.meta.statement("DELETE FROM manifests WHERE repo = ? AND digest = ?");
+      const refs = this.meta.statement("DELETE FROM manifest_refs WHERE repo = ? AND digest = ?");
+      const link = this.meta.statement("DELETE FROM blob_links WHERE repo = ? AND digest = ?");
+      const hold = this.meta.statement("DELETE FROM blob_holds WHERE holder = ?");
       for (const m of plan.manifests) {
         manifest.run(m.repo, m.digest);
         refs.run(m.repo, m.digest);
@@ -333,11 +337,10 @@ export class RepositoryIndex {
 
   /** Whether any repository links, records or holds a digest (the check before a blob's bytes are deleted). */
   isReferenced(digest: Digest): boolean {
-    const db = this.meta.db;
     return (
-      db.prepare("SELECT 1 FROM blob_links WHERE digest = ? LIMIT 1").get(digest) !== undefined ||
-      db.prepare("SELECT 1 FROM manifests WHERE digest = ? LIMIT 1").get(digest) !== undefined ||
-      db.prepare("SELECT 1 FROM blob_holds WHERE digest = ? LIMIT 1").get(digest) !== undefined
+      this.meta.statement("SELECT 1 FROM blob_links WHERE digest = ? LIMIT 1").get(digest) !== undefined ||
+      this.meta.statement("SELECT 1 FROM manifests WHERE digest = ? LIMIT 1").get(digest) !== undefined ||
+      this.meta.statement("SELECT 1 FROM blob_holds WHERE digest = ? LIMIT 1").get(digest) !== undefined
     );
   }
 

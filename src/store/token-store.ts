@@ -62,8 +62,8 @@ export class TokenStore {
     checkScopes(scopes);
     const id = newId("tok");
     const now = Date.now();
-    this.meta.db
-      .prepare("INSERT INTO api_tokens (id, name, secret_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)")
+    this.meta
+      .statement("INSERT INTO api_tokens (id, name, secret_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)")
       .run(id, name, hashSecret(secret), JSON.stringify(scopes), now);
     return { id, name, scopes, createdAt: now, lastUsedAt: null, revokedAt: null };
   }
@@ -72,40 +72,40 @@ export class TokenStore {
   verify(secret: string): ApiToken | null {
     if (!SECRET_RE.test(secret)) return null;
     const hash = hashSecret(secret);
-    const row = this.meta.db.prepare("SELECT * FROM api_tokens WHERE secret_hash = ?").get(hash) as (Row & { secret_hash: string }) | undefined;
+    const row = this.meta.statement("SELECT * FROM api_tokens WHERE secret_hash = ?").get(hash) as (Row & { secret_hash: string }) | undefined;
     // The lookup is by hash, so timing reveals nothing of the secret; compare anyway to keep the check explicit.
     if (!row || !timingSafeEqual(Buffer.from(row.secret_hash), Buffer.from(hash)) || row.revoked_at !== null) return null;
     const now = Date.now();
     if (row.last_used_at === null || now - row.last_used_at > TOUCH_EVERY_MS) {
-      this.meta.db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ?").run(now, row.id);
+      this.meta.statement("UPDATE api_tokens SET last_used_at = ? WHERE id = ?").run(now, row.id);
     }
     return toToken(row);
   }
 
   /** Whether a secret was ever issued (live or revoked). */
   isKnown(secret: string): boolean {
-    return this.meta.db.prepare("SELECT 1 FROM api_tokens WHERE secret_hash = ?").get(hashSecret(secret)) !== undefined;
+    return this.meta.statement("SELECT 1 FROM api_tokens WHERE secret_hash = ?").get(hashSecret(secret)) !== undefined;
   }
 
   get(id: string): ApiToken | null {
-    const row = this.meta.db.prepare("SELECT * FROM api_tokens WHERE id = ?").get(id) as Row | undefined;
+    const row = this.meta.statement("SELECT * FROM api_tokens WHERE id = ?").get(id) as Row | undefined;
     return row ? toToken(row) : null;
   }
 
   list(): ApiToken[] {
-    return (this.meta.db.prepare("SELECT * FROM api_tokens ORDER BY created_at").all() as Row[]).map(toToken);
+    return (this.meta.statement("SELECT * FROM api_tokens ORDER BY created_at").all() as Row[]).map(toToken);
   }
 
   revoke(id: string): boolean {
-    return this.meta.db.prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(Date.now(), id).changes > 0;
+    return this.meta.statement("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(Date.now(), id).changes > 0;
   }
 
   /** A named signing key, created on first use and kept so signed tokens outlive a restart. */
   signingKey(name: string): Buffer {
-    const row = this.meta.db.prepare("SELECT key FROM auth_keys WHERE name = ?").get(name) as { key: Buffer } | undefined;
+    const row = this.meta.statement("SELECT key FROM auth_keys WHERE name = ?").get(name) as { key: Buffer } | undefined;
     if (row) return row.key;
-    this.meta.db.prepare("INSERT OR IGNORE INTO auth_keys (name, key, created_at) VALUES (?, ?, ?)").run(name, randomBytes(32), Date.now());
-    return (this.meta.db.prepare("SELECT key FROM auth_keys WHERE name = ?").get(name) as { key: Buffer }).key;
+    this.meta.statement("INSERT OR IGNORE INTO auth_keys (name, key, created_at) VALUES (?, ?, ?)").run(name, randomBytes(32), Date.now());
+    return (this.meta.statement("SELECT key FROM auth_keys WHERE name = ?").get(name) as { key: Buffer }).key;
   }
 }
 
