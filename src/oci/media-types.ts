@@ -14,13 +14,6 @@ export const MediaType = {
   dockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
 } as const;
 
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MediaType.ociManifest,
-  MediaType.ociIndex,
-  MediaType.dockerManifest,
-  MediaType.dockerManifestList,
-];
-
 export const INDEX_MEDIA_TYPES: readonly string[] = [MediaType.ociIndex, MediaType.dockerManifestList];
 
 export type Compression = "gzip" | "zstd" | "none";

@@ -1,7 +1,7 @@
 // The executor: run one process in a container. The builder (RUN steps) and the worker (function containers) both
 // use it; nothing above this file knows that runc is underneath.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { mkdir, rm, writeFile, stat, readFile } from "node:fs/promises";
+import { mkdir, rm, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { InvalidError, UnavailableError } from "../core/errors.js";
@@ -228,16 +228,4 @@ function runtimeSpec(id: string, spec: ContainerSpec, user: { uid: number; gid: 
       readonlyPaths: ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
   };
-}
-
-/** Mount points runc creates in a rootfs when they are missing; callers remove them from layer diffs. */
-export function mountPointsOf(spec: ContainerSpec): string[] {
-  return ["/proc", "/dev", "/sys", ...(spec.mounts ?? []).map((m) => m.destination)];
-}
-
-export async function pathExists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
