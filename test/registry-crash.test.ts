@@ -35,7 +35,7 @@ async function start(env: Record<string, string> = {}): Promise<RegistryProcess>
 
 function sender(proc: RegistryProcess): Send {
   return async ({ method, path, headers, body }) => {
-    const res = await fetch(proc.url + path, { method, headers: { authorization: `Bearer ${proc.adminToken}`, ...headers }, body });
+    const res = await fetch(proc.url + path, { method, headers: { authorization: `Bearer ${proc.adminToken}`, ...headers }, body: body as BodyInit | undefined });
     const bytes = Buffer.from(await res.arrayBuffer());
     return { status: res.status, headers: Object.fromEntries(res.headers), body: bytes, json: <T>() => JSON.parse(bytes.toString()) as T };
   };

@@ -248,7 +248,7 @@ afterAll(async () => {
 });
 
 async function observe(base: string, auth: string | undefined, req: Req): Promise<{ observed: Observed; res: Response }> {
-  const res = await fetch(new URL(req.path, base), { method: req.method, headers: { ...(auth ? { authorization: auth } : {}), ...req.headers }, body: req.body, redirect: "manual" });
+  const res = await fetch(new URL(req.path, base), { method: req.method, headers: { ...(auth ? { authorization: auth } : {}), ...req.headers }, body: req.body as BodyInit | undefined, redirect: "manual" });
   const text = req.method === "HEAD" ? "" : await res.text();
   let code: string | undefined;
   try {

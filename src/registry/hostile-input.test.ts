@@ -14,7 +14,7 @@ beforeAll(async () => {
   registry = await openRegistry({ limits: { pageSize: 50 } });
   base = await listen(registry);
   send = async ({ method, path, headers, body }) => {
-    const res = await fetch(base + path, { method, headers: { authorization: registry.bearer, ...headers }, body });
+    const res = await fetch(base + path, { method, headers: { authorization: registry.bearer, ...headers }, body: body as BodyInit | undefined });
     const bytes = Buffer.from(await res.arrayBuffer());
     return { status: res.status, headers: Object.fromEntries(res.headers), body: bytes, json: <T>() => JSON.parse(bytes.toString()) as T };
   };
