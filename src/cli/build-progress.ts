@@ -1,6 +1,5 @@
 // Build progress as people read it (one line per step: CACHED/BUILT, time, step, and why a miss missed), shared
-// by `deploy` and `build`; and `--build-arg KEY=VALUE` parsing.
-import { InvalidError } from "../core/errors.js";
+// by `deploy` and `build`.
 import type { Output } from "./output.js";
 
 interface StepReport {
@@ -25,14 +24,4 @@ export function showBuildEvent(out: Output, raw: unknown, options: { explainHits
   } else if (ev.type === "log" && ev.line !== undefined) {
     out.progress(`      │ ${ev.line}`);
   }
-}
-
-export function buildArgs(pairs: string[] | undefined): Record<string, string> {
-  const args: Record<string, string> = {};
-  for (const pair of pairs ?? []) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new InvalidError(`--build-arg ${JSON.stringify(pair)} must be KEY=VALUE`);
-    args[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return args;
 }

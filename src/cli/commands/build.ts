@@ -2,7 +2,8 @@
 // step hit or missed.
 import type { Command } from "commander";
 import { clientFrom, loadConfig } from "../config.js";
-import { buildArgs, showBuildEvent } from "../build-progress.js";
+import { showBuildEvent } from "../build-progress.js";
+import { parseKeyValues } from "../key-values.js";
 import { runCommand } from "../output.js";
 
 interface BuildResult {
@@ -23,7 +24,7 @@ export function register(program: Command): void {
         const { buildAppFile } = await import("../../sdk/deploy.js");
         const result = (await buildAppFile(clientFrom(loadConfig()), appFile, {
           forceBuild: Boolean(opts.forceBuild),
-          buildArgs: buildArgs(opts.buildArg),
+          buildArgs: parseKeyValues(opts.buildArg, "--build-arg"),
           onEvent: (e) => showBuildEvent(out, e, { explainHits: Boolean(opts.explain) }),
         })) as BuildResult;
         out.result(result, () =>

@@ -1,8 +1,8 @@
 // `slipway config set|unset|show|history APP`: runtime configuration apart from code. A change makes a config
 // revision and a new version with the same images and code, then flips the deployment; secrets show masked.
 import type { Command } from "commander";
-import { InvalidError } from "../../core/errors.js";
 import { clientFrom, loadConfig } from "../config.js";
+import { parseKeyValues } from "../key-values.js";
 import { runCommand } from "../output.js";
 
 interface RevisionView {
@@ -38,12 +38,7 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .action(async (app: string, pairs: string[], opts: { secret?: boolean; deployment: string; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
-        const set: Record<string, string> = {};
-        for (const pair of pairs) {
-          const eq = pair.indexOf("=");
-          if (eq <= 0) throw new InvalidError(`${JSON.stringify(pair.length > 40 ? pair.slice(0, 40) + "…" : pair.split("=")[0])} must be KEY=VALUE`);
-          set[pair.slice(0, eq)] = pair.slice(eq + 1);
-        }
+        const set = parseKeyValues(pairs, "config value");
         const res = await clientFrom(loadConfig()).post<ChangeView>(path(app), { deployment: opts.deployment, set, secret: Boolean(opts.secret) });
         out.result(res, () => summary(app, opts.deployment, res));
       });

@@ -3,7 +3,8 @@
 import type { Command } from "commander";
 import { InvalidError, UnavailableError, isSlipwayError } from "../../core/errors.js";
 import { clientFrom, loadConfig } from "../config.js";
-import { buildArgs, showBuildEvent } from "../build-progress.js";
+import { showBuildEvent } from "../build-progress.js";
+import { parseKeyValues } from "../key-values.js";
 import { runCommand } from "../output.js";
 
 interface DeployResult {
@@ -49,7 +50,7 @@ export function register(program: Command): void {
             deployment: opts.deployment,
             promote: opts.promote,
             forceBuild: Boolean(opts.forceBuild),
-            buildArgs: buildArgs(opts.buildArg),
+            buildArgs: parseKeyValues(opts.buildArg, "--build-arg"),
             smoke,
             onEvent: (e) => {
               const ev = e as { type?: string; deploy?: string };
