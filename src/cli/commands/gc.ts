@@ -4,8 +4,7 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidError, NotFoundError } from "../../core/errors.js";
-import { runGc, type GcReport } from "../../registry/gc.js";
-import { gcRoots } from "../../server/gc-roots.js";
+import { collectGarbage, type GcReport } from "../../server/gc.js";
 import { loadConfig } from "../config.js";
 import { runCommand } from "../output.js";
 
@@ -23,7 +22,7 @@ export function register(program: Command): void {
         if (!existsSync(join(config.dataDir, "slipway.db"))) {
           throw new NotFoundError(`no Slipway data directory at ${config.dataDir}: set SLIPWAY_DATA to the server's --data directory`);
         }
-        const report = await runGc({ dataDir: config.dataDir, dryRun: Boolean(opts.dryRun), gracePeriodMs: parseDuration(opts.grace), extraRoots: gcRoots });
+        const report = await collectGarbage({ dataDir: config.dataDir, dryRun: Boolean(opts.dryRun), gracePeriodMs: parseDuration(opts.grace) });
         out.result(report, () => describe(report));
       });
     });

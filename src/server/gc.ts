@@ -1,6 +1,8 @@
-// What garbage collection must keep besides tags: every version's images, code bundle and code files, and every
-// layer the build cache names (so that collecting never turns a cached step into a rebuild).
+// Garbage collection of a data directory (`slipway gc`): the registry's collector, told what must stay besides
+// tags: every version's images, code bundle and code files, and every layer the build cache names (so that
+// collecting never turns a cached step into a rebuild).
 import { codeBundleSchema, type Digest } from "../core/schemas.js";
+import { runGc, type GcOptions, type GcReport } from "../registry/gc.js";
 import type { FsBlobStore } from "../store/blob-store.js";
 import { AppStore } from "../store/app-store.js";
 import { CacheIndex } from "../store/cache-index.js";
@@ -18,4 +20,11 @@ export async function gcRoots(meta: MetadataStore, blobs: FsBlobStore): Promise<
   }
   for (const layer of new CacheIndex(meta).layerDigests()) roots.add(layer as Digest);
   return [...roots];
+}
+
+export type { GcReport };
+
+/** One collection over a data directory, safe while a server uses it. */
+export function collectGarbage(options: GcOptions & { dataDir: string }): Promise<GcReport> {
+  return runGc({ ...options, extraRoots: gcRoots });
 }
