@@ -80,6 +80,10 @@ export class Versions {
     return this.store.listVersions(app).map(fromRow);
   }
 
+  apps(): string[] {
+    return this.store.listApps();
+  }
+
   requireApp(app: string): void {
     if (!this.store.appExists(app)) {
       const apps = this.store.listApps();

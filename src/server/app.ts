@@ -72,7 +72,8 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
       await streamNdjson(reply, async (emit) => ({ app: body.app, images: await sw.buildService.buildImages(body, emit) }));
     });
 
-    api.get("/api/v1/apps", async () => ({ apps: sw.meta.db.prepare("SELECT name FROM apps ORDER BY name").all() }));
+    // Same wire shape as before: one object per app.
+    api.get("/api/v1/apps", async () => ({ apps: sw.versions.apps().map((name) => ({ name })) }));
 
     registerDeployRoutes(api, sw);
     registerInvokeRoutes(api, sw);
