@@ -1,4 +1,7 @@
 // The HTTP client of the control plane. Errors come back as the same typed error classes the server threw.
+// It speaks node:http directly: loading fetch's implementation (undici) costs a client command more than the rest of
+// its start.
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { errorFromWire, UnavailableError } from "../core/errors.js";
 import type { Digest } from "../core/schemas.js";
 
@@ -31,6 +34,20 @@ export interface InvokeResponse {
   json(): unknown;
 }
 
+export interface RequestInit {
+  method?: string;
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+}
+
+/** A response whose body has not been read yet. */
+export interface ClientResponse {
+  status: number;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
 export class Client {
   private readonly base: string;
 
@@ -42,12 +59,20 @@ export class Client {
     return { ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}), ...extra };
   }
 
-  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    try {
-      return await fetch(this.base + path, { ...init, headers: this.headers(init.headers as Record<string, string>) });
-    } catch (err) {
-      throw new UnavailableError(`cannot reach the Slipway server at ${this.base}: ${(err as Error).cause ?? (err as Error).message}; is \`slipway server\` running?`);
-    }
+  async fetch(path: string, init: RequestInit = {}): Promise<ClientResponse> {
+    const url = new URL(this.base + path);
+    const send = url.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+    const headers = this.headers(init.headers);
+    if (init.body !== undefined) headers["content-length"] = String(Buffer.byteLength(init.body));
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method: init.method ?? "GET", headers }, (res) =>
+        resolve({ status: res.statusCode ?? 0, url: url.href, headers: res.headers, body: res }),
+      );
+      req.on("error", (err) =>
+        reject(new UnavailableError(`cannot reach the Slipway server at ${this.base}: ${err.message}; is \`slipway server\` running?`)),
+      );
+      req.end(init.body);
+    });
   }
 
   async json<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -67,7 +92,7 @@ export class Client {
   async putBlob(digest: Digest, data: Uint8Array): Promise<void> {
     const res = await this.fetch(`/api/v1/blobs/${digest}`, {
       method: "PUT",
-      body: data as unknown as BodyInit,
+      body: data,
       headers: { "content-type": "application/octet-stream" },
     });
     await readJson(res);
@@ -96,7 +121,7 @@ export class Client {
     const decoder = new TextDecoder();
     let buffered = "";
     let finished = false;
-    for await (const chunk of readStream(res.body as unknown as AsyncIterable<Uint8Array>, path)) {
+    for await (const chunk of readStream(res.body, path)) {
       buffered += decoder.decode(chunk, { stream: true });
       let nl: number;
       while ((nl = buffered.indexOf("\n")) >= 0) {
@@ -120,30 +145,40 @@ export class Client {
     const isBytes = input instanceof Uint8Array;
     const res = await this.fetch(`/api/v1/apps/${encodeURIComponent(app)}/functions/${encodeURIComponent(fn)}/invoke?${query}`, {
       method: "POST",
-      body: isBytes ? (input as unknown as BodyInit) : JSON.stringify(input ?? null),
+      body: isBytes ? input : JSON.stringify(input ?? null),
       headers: { "content-type": isBytes ? "application/octet-stream" : "application/json" },
     });
     if (res.status !== 200) await readJson(res);
-    const body = Buffer.from(await res.arrayBuffer());
-    const contentType = res.headers.get("content-type") ?? "application/octet-stream";
-    const cold = res.headers.get("slipway-cold-start");
+    const body = await readBody(res);
+    const header = (name: string): string | undefined => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const contentType = header("content-type") ?? "application/octet-stream";
+    const cold = header("slipway-cold-start");
     return {
       body,
       contentType,
-      version: Number(res.headers.get("slipway-version")),
-      image: res.headers.get("slipway-image-digest") ?? "",
-      revision: res.headers.get("slipway-revision") ? Number(res.headers.get("slipway-revision")) : null,
-      invocation: res.headers.get("slipway-invocation") ?? "",
-      container: res.headers.get("slipway-container") ?? "",
-      durationMs: Number(res.headers.get("slipway-duration-ms")),
+      version: Number(header("slipway-version")),
+      image: header("slipway-image-digest") ?? "",
+      revision: header("slipway-revision") ? Number(header("slipway-revision")) : null,
+      invocation: header("slipway-invocation") ?? "",
+      container: header("slipway-container") ?? "",
+      durationMs: Number(header("slipway-duration-ms")),
       coldStart: cold ? (JSON.parse(cold) as unknown) : null,
       json: () => JSON.parse(body.toString("utf8")) as unknown,
     };
   }
 }
 
-async function readJson(res: Response): Promise<unknown> {
-  const text = await res.text();
+async function readBody(res: ClientResponse): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of readStream(res.body, res.url)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function readJson(res: ClientResponse): Promise<unknown> {
+  const text = (await readBody(res)).toString("utf8");
   let body: unknown = undefined;
   try {
     body = text ? JSON.parse(text) : undefined;
