@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidError, NotFoundError } from "../../core/errors.js";
-import { collectGarbage, type GcReport } from "../../server/gc.js";
+import type { GcReport } from "../../server/gc.js";
 import { loadConfig } from "../config.js";
 import { runCommand } from "../output.js";
 
@@ -22,6 +22,7 @@ export function register(program: Command): void {
         if (!existsSync(join(config.dataDir, "slipway.db"))) {
           throw new NotFoundError(`no Slipway data directory at ${config.dataDir}: set SLIPWAY_DATA to the server's --data directory`);
         }
+        const { collectGarbage } = await import("../../server/gc.js");
         const report = await collectGarbage({ dataDir: config.dataDir, dryRun: Boolean(opts.dryRun), gracePeriodMs: parseDuration(opts.grace) });
         out.result(report, () => describe(report));
       });
