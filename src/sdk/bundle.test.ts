@@ -9,7 +9,7 @@ describe("handler bundles", () => {
     const dir = await mkdtemp(join(tmpdir(), "slipway-bundle-"));
     await writeFile(join(dir, "lib.ts"), "export const twice = (n: number): number => n * 2;\n");
     await writeFile(join(dir, "h.ts"), `import { twice } from "./lib.ts";\nexport default (n: number) => twice(n);\n`);
-    const code = (await bundleHandler(join(dir, "h.ts"))).toString();
+    const code = (await bundleHandler(join(dir, "h.ts"))).read().toString();
     expect(code).toContain("n * 2");
     expect(code).not.toContain("./lib");
   });

@@ -1,44 +1,73 @@
 // Packages what a deploy uploads: handler modules bundled with esbuild (one self-contained ESM file each) and file
-// trees for COPY steps, hashed by content (path, type, mode, content or link target; never mtime).
-import { build } from "esbuild";
-import { readFileSync } from "node:fs";
-import { lstat, readdir, readlink } from "node:fs/promises";
+// trees for COPY steps, hashed by content (path, type, mode, content or link target; never mtime). The local cache
+// spares both the work when nothing they read has changed; esbuild itself is loaded only when something must be built.
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { createRequire } from "node:module";
 import { basename, join, relative, resolve } from "node:path";
 import { InvalidError, NotFoundError } from "../core/errors.js";
 import type { FileTree, FileTreeEntry } from "../core/schemas.js";
-import { sha256 } from "../oci/digest.js";
+import { sha256, type Digest } from "../oci/digest.js";
 import { IgnoreRules } from "./ignore.js";
+import { bundleKey, LocalCache } from "./local-cache.js";
 
+/** Content to upload, read only if the server lacks it. */
 export interface Blob {
-  digest: ReturnType<typeof sha256>;
-  data: Buffer;
+  digest: Digest;
+  read(): Buffer;
 }
 
 /** How Slipway bundles TypeScript for Node: one in-memory ESM file, errors returned, not printed. */
 export const NODE_ESM_BUNDLE = { bundle: true, write: false, platform: "node", format: "esm", target: "node20", logLevel: "silent" } as const;
+const HANDLER_BANNER = "import { createRequire as __slipwayRequire } from 'node:module'; const require = __slipwayRequire(import.meta.url);";
+
+type BuildOptions = Parameters<typeof import("esbuild").build>[0];
+
+/** esbuild's version, part of every bundle's cache key (another esbuild may bundle differently). */
+export function esbuildVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (JSON.parse(readFileSync(require.resolve("esbuild/package.json"), "utf8")) as { version: string }).version;
+}
+
+/**
+ * Bundles with esbuild unless the cache holds a bundle of the same entry whose inputs all still have their digests.
+ * Returns the code, its exports and the digest.
+ */
+export async function cachedBundle(
+  cache: LocalCache,
+  keyParts: Record<string, unknown>,
+  options: BuildOptions,
+): Promise<{ code: Buffer; digest: Digest; exports: string[]; path: string | null }> {
+  const key = bundleKey({ ...keyParts, esbuild: esbuildVersion(), options: JSON.stringify(options, (_k, v) => (typeof v === "function" ? String(v) : v)) });
+  const hit = cache.bundle(key);
+  if (hit) return { code: hit.code, digest: hit.record.output, exports: hit.record.exports ?? [], path: hit.path };
+  const { build } = await import("esbuild");
+  const result = await build({ ...options, metafile: true });
+  const code = Buffer.from(result.outputFiles![0]!.contents);
+  const exports = Object.values(result.metafile!.outputs)[0]?.exports ?? [];
+  const cwd = options.absWorkingDir ?? process.cwd();
+  const inputs = Object.keys(result.metafile!.inputs).map((p) => resolve(cwd, p));
+  // Inputs from a plugin's namespace ("ns:path") are not files this cache can check: such a bundle is not kept.
+  const files = inputs.every((p) => lstatSync(p, { throwIfNoEntry: false })?.isFile());
+  const digest = files ? cache.recordBundle(key, inputs, code, exports) : sha256(code);
+  return { code, digest, exports, path: files ? cache.outputPath(digest) : null };
+}
 
 /** Bundles a handler into one ESM file that runs on the mounted Node runtime without node_modules. */
-export async function bundleHandler(path: string): Promise<Buffer> {
-  if (!(await lstat(path).catch(() => null))) throw new NotFoundError(`handler ${path} does not exist`, { handler: path });
+export async function bundleHandler(path: string, cache: LocalCache = LocalCache.open(path, { dir: null })): Promise<Blob> {
+  if (!lstatSync(path, { throwIfNoEntry: false })) throw new NotFoundError(`handler ${path} does not exist`, { handler: path });
+  let bundled: Awaited<ReturnType<typeof cachedBundle>>;
   try {
-    const result = await build({
-      ...NODE_ESM_BUNDLE,
-      entryPoints: [path],
-      banner: { js: "import { createRequire as __slipwayRequire } from 'node:module'; const require = __slipwayRequire(import.meta.url);" },
-      metafile: true,
-    });
-    const exports = Object.values(result.metafile.outputs)[0]?.exports ?? [];
-    if (!exports.includes("default") && !exports.includes("handler")) {
-      throw new InvalidError(
-        `handler ${path} exports no handler: add \`export default async function (input) { … }\` (exports found: ${exports.join(", ") || "none"})`,
-        { handler: path },
-      );
-    }
-    return Buffer.from(result.outputFiles[0]!.contents);
+    bundled = await cachedBundle(cache, { kind: "handler", path }, { ...NODE_ESM_BUNDLE, entryPoints: [path], banner: { js: HANDLER_BANNER } });
   } catch (err) {
-    if (err instanceof InvalidError) throw err;
     throw new InvalidError(`handler ${path} does not build: ${esbuildError(err)}`, { handler: path });
   }
+  if (!bundled.exports.includes("default") && !bundled.exports.includes("handler")) {
+    throw new InvalidError(
+      `handler ${path} exports no handler: add \`export default async function (input) { … }\` (exports found: ${bundled.exports.join(", ") || "none"})`,
+      { handler: path },
+    );
+  }
+  return { digest: bundled.digest, read: () => bundled.code };
 }
 
 /** esbuild's first error as `file:line:column: text`, the form editors jump to. */
@@ -57,6 +86,7 @@ export async function fileTree(
   contextDir: string,
   sources: string[],
   dest: string,
+  cache: LocalCache = LocalCache.open(contextDir, { dir: null }),
 ): Promise<{ tree: FileTree; dest: string; blobs: Blob[] }> {
   if (sources.length === 0) throw new InvalidError("copy needs at least one source");
   const ignore = await IgnoreRules.load(contextDir);
@@ -66,28 +96,28 @@ export async function fileTree(
   for (const src of sources) {
     const abs = resolve(contextDir, src);
     if (relative(contextDir, abs).startsWith("..")) throw new InvalidError(`copy source ${src} is outside the app directory ${contextDir}`, { src });
-    const st = await lstat(abs).catch(() => null);
+    const st = lstatSync(abs, { throwIfNoEntry: false });
     if (!st) throw new NotFoundError(`copy source ${src} does not exist (looked in ${contextDir})`, { src });
     resolved.push({ abs, isDir: st.isDirectory() });
   }
 
-  async function add(absPath: string, entryPath: string): Promise<void> {
-    const s = await lstat(absPath);
+  // Synchronous calls: a tree is mostly small files, where the thread pool's round trip costs more than the call.
+  function add(absPath: string, entryPath: string): void {
+    const s = lstatSync(absPath);
     const mode = s.mode & 0o7777;
     if (s.isDirectory()) {
       if (entryPath) entries.set(entryPath, { type: "dir", path: entryPath, mode });
-      for (const name of (await readdir(absPath)).sort()) {
+      for (const name of readdirSync(absPath).sort()) {
         const childAbs = join(absPath, name);
         if (ignore.ignores(relative(contextDir, childAbs))) continue;
-        await add(childAbs, entryPath ? `${entryPath}/${name}` : name);
+        add(childAbs, entryPath ? `${entryPath}/${name}` : name);
       }
     } else if (s.isSymbolicLink()) {
-      entries.set(entryPath, { type: "symlink", path: entryPath, mode, target: await readlink(absPath) });
+      entries.set(entryPath, { type: "symlink", path: entryPath, mode, target: readlinkSync(absPath) });
     } else if (s.isFile()) {
-      const data = readFileSync(absPath);
-      const digest = sha256(data);
-      blobs.push({ digest, data });
-      entries.set(entryPath, { type: "file", path: entryPath, mode, size: data.length, digest });
+      const { digest, size } = cache.digest(absPath);
+      blobs.push({ digest, read: () => readVerified(absPath, digest) });
+      entries.set(entryPath, { type: "file", path: entryPath, mode, size, digest });
     }
   }
 
@@ -96,10 +126,17 @@ export async function fileTree(
   if (single && !single.isDir && !dest.endsWith("/")) {
     // `copy("a.txt", "/app/b.txt")`: dest is the file's own path.
     dir = dest.slice(0, dest.length - basename(dest).length) || "/";
-    await add(single.abs, basename(dest));
+    add(single.abs, basename(dest));
   } else {
-    for (const r of resolved) await add(r.abs, r.isDir ? "" : basename(r.abs));
+    for (const r of resolved) add(r.abs, r.isDir ? "" : basename(r.abs));
   }
   const sorted = [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { tree: { entries: sorted }, dest: dir, blobs };
+}
+
+/** A file's bytes, read at upload time: refused if they are no longer the bytes the tree was hashed from. */
+export function readVerified(path: string, digest: Digest): Buffer {
+  const data = readFileSync(path);
+  if (sha256(data) !== digest) throw new InvalidError(`${path} changed while the deploy was being prepared; run it again`, { path });
+  return data;
 }

@@ -1,18 +1,18 @@
 // Client side of a deploy: load the app file, bundle each handler, hash COPY sources and tarballs, upload what the
 // server lacks, and send the deploy request. The server builds, makes the version and flips the pointer.
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { canonicalJson } from "../core/canonical-json.js";
 import type { ImageSpec, Step } from "../core/schemas.js";
 import { sha256 } from "../oci/digest.js";
 import type { App } from "./app.js";
-import { bundleHandler, fileTree, type Blob } from "./bundle.js";
+import { bundleHandler, fileTree, readVerified, type Blob } from "./bundle.js";
 import type { Client, StreamItem } from "./client.js";
 import type { Image, RegistryAuth } from "./image.js";
 import { parseReference } from "../oci/reference.js";
 import { loadAppFile } from "./load-app.js";
+import { LocalCache } from "./local-cache.js";
 
 const execFileP = promisify(execFile);
 
@@ -25,6 +25,8 @@ export interface DeployParams {
   /** Call the new version with this input (on `function`, or the app's only one) before the pointer flips. */
   smoke?: { function?: string; input: unknown };
   onEvent?: (event: unknown) => void;
+  /** Record the git commit the app directory is at (a deploy does; a build makes no version to record it on). */
+  gitSource?: boolean;
 }
 
 export interface PreparedDeploy {
@@ -44,11 +46,17 @@ export interface PreparedDeploy {
 }
 
 /** Turns a loaded App into a deploy request plus the blobs it references. */
-export async function prepareDeploy(app: App, appFile: string, dir: string, params: DeployParams = {}): Promise<PreparedDeploy> {
+export async function prepareDeploy(
+  app: App,
+  appFile: string,
+  dir: string,
+  params: DeployParams = {},
+  cache: LocalCache = LocalCache.open(appFile, { dir: null }),
+): Promise<PreparedDeploy> {
   const blobs: Blob[] = [];
   const addBlob = (data: Buffer) => {
     const digest = sha256(data);
-    blobs.push({ digest, data });
+    blobs.push({ digest, read: () => data });
     return digest;
   };
 
@@ -60,15 +68,16 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
   const registryAuth: Record<string, RegistryAuth> = {};
 
   for (const [name, fn] of app.functions) {
-    const code = await bundleHandler(resolve(dir, fn.params.handler));
+    const code = await bundleHandler(resolve(dir, fn.params.handler), cache);
     const file = `${name}.mjs`;
-    files[file] = addBlob(code);
+    blobs.push(code);
+    files[file] = code.digest;
     handlers[name] = file;
     let imageName = imageNames.get(fn.params.image);
     if (!imageName) {
       imageName = name;
       imageNames.set(fn.params.image, imageName);
-      images[imageName] = await imageSpec(fn.params.image, dir, blobs, params.buildArgs ?? {}, registryAuth);
+      images[imageName] = await imageSpec(fn.params.image, dir, blobs, params.buildArgs ?? {}, registryAuth, cache);
     }
     const { image: _image, handler: _handler, ...settings } = fn.params;
     functions[name] = { ...settings, image: imageName, handler: fn.params.handler };
@@ -84,7 +93,7 @@ export async function prepareDeploy(app: App, appFile: string, dir: string, para
       images,
       functions,
       code,
-      source: { ...(await gitSource(dir)), file: appFile },
+      source: { ...(params.gitSource === false ? {} : await gitSource(dir)), file: appFile },
       registryAuth,
     },
     blobs,
@@ -97,13 +106,14 @@ async function imageSpec(
   blobs: Blob[],
   buildArgs: Record<string, string>,
   registryAuth: Record<string, RegistryAuth>,
+  cache: LocalCache,
 ): Promise<ImageSpec> {
   const steps: Step[] = [];
   for (const draft of image.steps) {
     if (draft.op === "base" && draft.source.kind === "tarball") {
-      const data = await readFile(resolve(dir, draft.source.path));
-      const digest = sha256(data);
-      blobs.push({ digest, data });
+      const path = resolve(dir, draft.source.path);
+      const { digest } = cache.digest(path);
+      blobs.push({ digest, read: () => readVerified(path, digest) });
       steps.push({ op: "base", source: { kind: "tarball", digest, name: draft.source.path } });
     } else if (draft.op === "base" && draft.source.kind === "debian") {
       steps.push({
@@ -114,11 +124,11 @@ async function imageSpec(
       if (draft.source.auth) registryAuth[parseReference(draft.source.ref).registry] = draft.source.auth;
       steps.push({ op: "base", source: { kind: "registry", ref: draft.source.ref } });
     } else if (draft.op === "copy") {
-      const t = await fileTree(dir, draft.src, draft.dest);
+      const t = await fileTree(dir, draft.src, draft.dest, cache);
       blobs.push(...t.blobs);
       const treeBytes = Buffer.from(canonicalJson(t.tree));
       const tree = sha256(treeBytes);
-      blobs.push({ digest: tree, data: treeBytes });
+      blobs.push({ digest: tree, read: () => treeBytes });
       steps.push({ op: "copy", src: draft.src.join(" "), as: draft.dest, tree, dest: t.dest });
     } else {
       steps.push(draft as Step);
@@ -142,7 +152,7 @@ export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number
   const unique = new Map(blobs.map((b) => [b.digest, b]));
   const missing = await client.missingBlobs([...unique.keys()]);
   for (let i = 0; i < missing.length; i += 8) {
-    await Promise.all(missing.slice(i, i + 8).map((d) => client.putBlob(d, unique.get(d)!.data)));
+    await Promise.all(missing.slice(i, i + 8).map((d) => client.putBlob(d, unique.get(d)!.read())));
   }
   return missing.length;
 }
@@ -154,7 +164,7 @@ export async function deployAppFile(client: Client, file: string, params: Deploy
 
 /** Loads and uploads an app file and builds its images without making a version. */
 export async function buildAppFile(client: Client, file: string, params: DeployParams = {}): Promise<unknown> {
-  return sendAppFile(client, file, params, (request) => client.build(request));
+  return sendAppFile(client, file, { gitSource: false, ...params }, (request) => client.build(request));
 }
 
 async function sendAppFile(
@@ -163,8 +173,10 @@ async function sendAppFile(
   params: DeployParams,
   send: (request: PreparedDeploy["request"]) => AsyncGenerator<StreamItem>,
 ): Promise<unknown> {
-  const { app, path, dir } = await loadAppFile(file);
-  const prepared = await prepareDeploy(app, path, dir, params);
+  const cache = LocalCache.open(resolve(file));
+  const { app, path, dir } = await loadAppFile(file, cache);
+  const prepared = await prepareDeploy(app, path, dir, params, cache);
+  cache.save();
   await uploadBlobs(client, prepared.blobs);
   let result: unknown;
   for await (const msg of send(prepared.request)) {

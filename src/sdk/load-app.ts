@@ -1,13 +1,13 @@
 // Loads a user's app file (TypeScript or JavaScript): bundles it with esbuild, with `slipway` resolved to this very
 // package so that the App and Image classes it uses are ours, then imports it and finds the exported App.
-import { build } from "esbuild";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { InvalidError, isSlipwayError, NotFoundError } from "../core/errors.js";
 import type { App } from "./app.js";
-import { esbuildError, NODE_ESM_BUNDLE } from "./bundle.js";
+import { cachedBundle, esbuildError, NODE_ESM_BUNDLE } from "./bundle.js";
+import { LocalCache } from "./local-cache.js";
 
 /** The SDK's entry: dist/index.js beside this file's directory (or src/index.ts when run from source). */
 function sdkEntry(): string {
@@ -15,13 +15,19 @@ function sdkEntry(): string {
   return pathToFileURL(join(here, "..", import.meta.url.endsWith(".ts") ? "index.ts" : "index.js")).href;
 }
 
-export async function loadAppFile(file: string): Promise<{ app: App; path: string; dir: string }> {
+let loads = 0;
+
+/**
+ * Loads an app file: bundled (or taken from the local cache when none of its inputs changed), then evaluated, every
+ * time, so that what it reads at load time (the environment, other files) is read now.
+ */
+export async function loadAppFile(file: string, cache?: LocalCache): Promise<{ app: App; path: string; dir: string }> {
   const path = resolve(file);
   if (!(await stat(path).catch(() => null))) throw new NotFoundError(`app file ${file} does not exist`, { file });
   const entry = sdkEntry();
-  let code: string;
+  let bundled: Awaited<ReturnType<typeof cachedBundle>>;
   try {
-    const result = await build({
+    bundled = await cachedBundle(cache ?? LocalCache.open(path, { dir: null }), { kind: "app", path, sdk: entry }, {
       ...NODE_ESM_BUNDLE,
       entryPoints: [path],
       plugins: [
@@ -33,22 +39,23 @@ export async function loadAppFile(file: string): Promise<{ app: App; path: strin
         },
       ],
     });
-    code = result.outputFiles[0]!.text;
   } catch (err) {
     throw new InvalidError(`app file ${file} does not load: ${esbuildError(err)}`, { file });
   }
-  const tmp = await mkdtemp(join(tmpdir(), "slipway-app-"));
-  const out = join(tmp, "app.mjs");
-  await writeFile(out, code);
+  // A cached bundle is imported where it is kept; otherwise from a temporary file.
+  const tmp = bundled.path ? null : await mkdtemp(join(tmpdir(), "slipway-app-"));
+  const out = bundled.path ?? join(tmp!, "app.mjs");
+  if (tmp) await writeFile(out, bundled.code);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(out).href)) as Record<string, unknown>;
+    // A fresh URL per load: the same bundle loaded twice in one process is evaluated twice.
+    mod = (await import(`${pathToFileURL(out).href}?load=${++loads}`)) as Record<string, unknown>;
   } catch (err) {
     // Slipway's own errors (a bad app or function name) say what is wrong; anything else needs its stack.
     const why = isSlipwayError(err) ? err.message : ((err as Error).stack ?? String(err));
     throw new InvalidError(`app file ${file} failed while loading: ${why}`, { file });
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    if (tmp) await rm(tmp, { recursive: true, force: true });
   }
   const apps = Object.values(mod).filter(isApp);
   if (apps.length !== 1) {

@@ -1,0 +1,154 @@
+import { mkdtemp, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { sha256 } from "../oci/digest.js";
+import { bundleHandler, fileTree } from "./bundle.js";
+import { LocalCache } from "./local-cache.js";
+import { loadAppFile } from "./load-app.js";
+
+async function workspace(): Promise<{ dir: string; cacheDir: string }> {
+  const root = await mkdtemp(join(tmpdir(), "slipway-local-cache-"));
+  return { dir: root, cacheDir: join(root, ".cache") };
+}
+
+describe("the client's local cache", () => {
+  it("reuse a file's digest while its signature is unchanged, and hash it again when it is not", async () => {
+    const { dir, cacheDir } = await workspace();
+    const file = join(dir, "a.txt");
+    await writeFile(file, "one");
+    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    expect(first.digest(file).digest).toBe(sha256(Buffer.from("one")));
+    first.save();
+
+    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    expect(second.digest(file).digest).toBe(sha256(Buffer.from("one")));
+    expect(second.counts).toEqual({ hashed: 0, reused: 1 });
+    second.save();
+
+    // Same size, mtime put back: only the ctime tells, and content decides.
+    const { mtime } = await stat(file);
+    await writeFile(file, "two");
+    await utimes(file, mtime, mtime);
+    const third = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    expect(third.digest(file).digest).toBe(sha256(Buffer.from("two")));
+    expect(third.counts).toEqual({ hashed: 1, reused: 0 });
+  });
+
+  it("do not trust the signature of a file changed just before it was hashed", async () => {
+    const { dir, cacheDir } = await workspace();
+    const file = join(dir, "a.txt");
+    await writeFile(file, "one");
+    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    first.digest(file);
+    first.save();
+    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    second.digest(file);
+    expect(second.counts).toEqual({ hashed: 1, reused: 0 });
+  });
+
+  it("survive a corrupt index by starting over", async () => {
+    const { dir, cacheDir } = await workspace();
+    const file = join(dir, "a.txt");
+    await writeFile(file, "one");
+    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    first.digest(file);
+    first.save();
+    const index = (await readdir(cacheDir)).find((n) => n.endsWith(".json"))!;
+    await writeFile(join(cacheDir, index), "{ not json");
+    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    expect(second.digest(file).digest).toBe(sha256(Buffer.from("one")));
+    expect(second.counts.hashed).toBe(1);
+  });
+
+  it("give COPY trees the same digests with or without the cache", async () => {
+    const { dir, cacheDir } = await workspace();
+    await writeFile(join(dir, "x.txt"), "x");
+    const plain = await fileTree(dir, ["x.txt"], "/app/");
+    const cache = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await fileTree(dir, ["x.txt"], "/app/", cache);
+    cache.save();
+    const again = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const cached = await fileTree(dir, ["x.txt"], "/app/", again);
+    expect(cached.tree).toEqual(plain.tree);
+    expect(again.counts.reused).toBe(1);
+    expect(cached.blobs[0]!.read().toString()).toBe("x");
+  });
+
+  it("refuse to upload a file that changed after it was hashed", async () => {
+    const { dir } = await workspace();
+    await writeFile(join(dir, "x.txt"), "x");
+    const t = await fileTree(dir, ["x.txt"], "/app/");
+    await writeFile(join(dir, "x.txt"), "y");
+    expect(() => t.blobs[0]!.read()).toThrow(/x\.txt changed while the deploy was being prepared/);
+  });
+});
+
+describe("bundles from the local cache", () => {
+  it("reuse a handler bundle until a file it imports changes", async () => {
+    const { dir, cacheDir } = await workspace();
+    await writeFile(join(dir, "lib.ts"), "export const n = 1;\n");
+    await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const c1 = open();
+    const b1 = await bundleHandler(join(dir, "h.ts"), c1);
+    c1.save();
+    const c2 = open();
+    const b2 = await bundleHandler(join(dir, "h.ts"), c2);
+    c2.save();
+    expect(b2.digest).toBe(b1.digest);
+    expect(c2.counts).toEqual({ hashed: 0, reused: 2 });
+
+    await writeFile(join(dir, "lib.ts"), "export const n = 2;\n");
+    const b3 = await bundleHandler(join(dir, "h.ts"), open());
+    expect(b3.digest).not.toBe(b1.digest);
+    expect(b3.read().toString()).toContain("n = 2");
+  });
+
+  it("bundle again when a new file changes how an import resolves", async () => {
+    const { dir, cacheDir } = await workspace();
+    await writeFile(join(dir, "lib.js"), "export const n = 'from js';\n");
+    await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const c1 = open();
+    expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain("from js");
+    c1.save();
+    // esbuild prefers .ts to .js: no input changed, but the import now means another file.
+    await writeFile(join(dir, "lib.ts"), "export const n = 'from ts';\n");
+    expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain("from ts");
+  });
+
+  it("bundle again when the tsconfig above the handler changes", async () => {
+    const { dir, cacheDir } = await workspace();
+    await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { "@lib": ["./a.ts"] } } }));
+    await writeFile(join(dir, "a.ts"), "export const n = 'a';\n");
+    await writeFile(join(dir, "b.ts"), "export const n = 'b';\n");
+    await writeFile(join(dir, "h.ts"), `import { n } from "@lib";\nexport default () => n;\n`);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const c1 = open();
+    expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain('n = "a"');
+    c1.save();
+    await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { "@lib": ["./b.ts"] } } }));
+    expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain('n = "b"');
+  });
+
+  it("evaluate a cached app file on every load, so what it reads at load time is read again", async () => {
+    const { dir, cacheDir } = await workspace();
+    await writeFile(join(dir, "h.ts"), "export default () => 1;\n");
+    await writeFile(
+      join(dir, "app.ts"),
+      `import { App, Image } from "slipway";\nimport { readFileSync } from "node:fs";\n` +
+        `export const app = new App(readFileSync(${JSON.stringify(join(dir, "name.txt"))}, "utf8").trim());\n` +
+        `app.function("f", { image: Image.scratch(), handler: "./h.ts" });\n`,
+    );
+    await writeFile(join(dir, "name.txt"), "first");
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const c1 = open();
+    expect((await loadAppFile(join(dir, "app.ts"), c1)).app.name).toBe("first");
+    c1.save();
+    await writeFile(join(dir, "name.txt"), "second");
+    const c2 = open();
+    expect((await loadAppFile(join(dir, "app.ts"), c2)).app.name).toBe("second");
+    expect(c2.counts.reused).toBe(1);
+  });
+});

@@ -1,0 +1,196 @@
+// What the client worked out last time, so that an unchanged deploy does not hash or bundle again: file digests by
+// stat signature (git's index idea), and esbuild outputs by the digests of the files that went into them.
+// Content always decides: a signature only saves re-reading a file whose inode, size, mtime and ctime are all as
+// they were, and a file changed less than RACY_MS before it was hashed is hashed again next time (timestamps are
+// coarse: a second write in the same tick keeps them).
+//
+//   <cache>/<app key>.json    one index per app file: { files: {path: [signature, digest]}, bundles: {key: …} }
+//   <cache>/out/<hex>.mjs     bundle outputs by digest
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { newId } from "../core/ids.js";
+import { canonicalJson } from "../core/canonical-json.js";
+import { sha256, type Digest } from "../oci/digest.js";
+
+const RACY_MS = 2000;
+const FORMAT = 1;
+
+export interface LocalCacheOptions {
+  /** Where the cache lives; null remembers nothing (every file hashed, every bundle built). */
+  dir?: string | null;
+  /** How recent a change makes a file's signature untrusted (tests shorten it). */
+  racyMs?: number;
+}
+
+export interface BundleRecord {
+  /** Every file esbuild read, with the digest it had. */
+  inputs: Record<string, Digest>;
+  /** Paths whose signature (or absence, "-") decides how imports resolve: input directories, tsconfig, package.json. */
+  probes: Record<string, string>;
+  output: Digest;
+  exports?: string[];
+}
+
+interface Index {
+  format: number;
+  files: Record<string, [string, Digest]>;
+  bundles: Record<string, BundleRecord>;
+}
+
+export class LocalCache {
+  private readonly used: Index = { format: FORMAT, files: {}, bundles: {} };
+  private changed = false;
+  /** Files read and hashed, and files whose recorded digest was used, in this run. */
+  readonly counts = { hashed: 0, reused: 0 };
+
+  private constructor(
+    private readonly dir: string | null,
+    private readonly indexPath: string | null,
+    private readonly previous: Index,
+    private readonly racyMs: bigint,
+  ) {}
+
+  /** The cache for one app file (by default under ~/.cache/slipway, or $SLIPWAY_CACHE; "off" turns it off). */
+  static open(appPath: string, options: LocalCacheOptions = {}): LocalCache {
+    const dir = options.dir === undefined ? defaultCacheDir() : options.dir;
+    const racyMs = BigInt(options.racyMs ?? RACY_MS);
+    if (!dir) return new LocalCache(null, null, { format: FORMAT, files: {}, bundles: {} }, racyMs);
+    const indexPath = join(dir, `${sha256(appPath).slice("sha256:".length, 39)}.json`);
+    let previous: Index = { format: FORMAT, files: {}, bundles: {} };
+    try {
+      const parsed = JSON.parse(readFileSync(indexPath, "utf8")) as Index;
+      if (parsed.format === FORMAT && parsed.files && parsed.bundles) previous = parsed;
+    } catch {
+      // No index yet, or one cut short: start over.
+    }
+    return new LocalCache(dir, indexPath, previous, racyMs);
+  }
+
+  /** The content digest of a regular file, reading it only when its signature is not the one recorded. */
+  digest(path: string): { digest: Digest; size: number } {
+    const st = statSync(path, { bigint: true });
+    const sig = signature(st);
+    const known = this.previous.files[path] ?? this.used.files[path];
+    if (known && known[0] === sig) {
+      this.used.files[path] = known;
+      this.counts.reused++;
+      return { digest: known[1], size: Number(st.size) };
+    }
+    const hashedAt = BigInt(Date.now());
+    const data = readFileSync(path);
+    const digest = sha256(data);
+    // A file changed just before it was read may change again within the same timestamp tick: not trusted.
+    const racy = st.ctimeMs + this.racyMs > hashedAt || st.mtimeMs + this.racyMs > hashedAt;
+    this.used.files[path] = [racy ? "racy" : sig, digest];
+    this.changed = true;
+    this.counts.hashed++;
+    return { digest, size: data.length };
+  }
+
+  /** A recorded bundle whose every input still has its digest and every probe its signature. */
+  bundle(key: string): { record: BundleRecord; code: Buffer; path: string } | null {
+    const record = this.previous.bundles[key];
+    if (!record || !this.dir) return null;
+    for (const [path, sig] of Object.entries(record.probes)) if (probe(path, null, this.racyMs) !== sig) return null;
+    for (const [path, digest] of Object.entries(record.inputs)) {
+      try {
+        if (this.digest(path).digest !== digest) return null;
+      } catch {
+        return null;
+      }
+    }
+    let code: Buffer;
+    const path = this.outputPath(record.output)!;
+    try {
+      code = readFileSync(path);
+    } catch {
+      return null;
+    }
+    if (sha256(code) !== record.output) return null;
+    this.used.bundles[key] = record;
+    return { record, code, path };
+  }
+
+  /** Where a bundle output is kept (null for a cache that keeps nothing). */
+  outputPath(digest: Digest): string | null {
+    return this.dir ? join(this.dir, "out", `${digest.slice("sha256:".length)}.mjs`) : null;
+  }
+
+  /** Records a bundle built from `inputs` (absolute paths); returns the output's digest. */
+  recordBundle(key: string, inputs: string[], code: Buffer, exports?: string[]): Digest {
+    const output = sha256(code);
+    if (!this.dir) return output;
+    const record: BundleRecord = { inputs: {}, probes: {}, output, ...(exports ? { exports } : {}) };
+    for (const path of inputs) {
+      record.inputs[path] = this.digest(path).digest;
+      for (const p of resolutionProbes(path)) record.probes[p] ??= probe(p, BigInt(Date.now()), this.racyMs);
+    }
+    writeAtomic(this.outputPath(output)!, code);
+    this.used.bundles[key] = record;
+    this.changed = true;
+    return output;
+  }
+
+  /** Writes what this run used (and nothing it did not: the index stays the size of one app). */
+  save(): void {
+    if (!this.indexPath) return;
+    const dropped = Object.keys(this.previous.files).some((p) => !(p in this.used.files)) ||
+      Object.keys(this.previous.bundles).some((k) => !(k in this.used.bundles));
+    if (!this.changed && !dropped) return;
+    try {
+      writeAtomic(this.indexPath, Buffer.from(JSON.stringify(this.used)));
+    } catch {
+      // A cache that cannot be written costs time next run, nothing else.
+    }
+  }
+}
+
+/** The key of a bundle: what was bundled and how (a different esbuild or SDK path is a different bundle). */
+export function bundleKey(parts: Record<string, unknown>): string {
+  return sha256(canonicalJson(parts));
+}
+
+function defaultCacheDir(): string | null {
+  if (process.env.SLIPWAY_CACHE === "off") return null;
+  return process.env.SLIPWAY_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "slipway");
+}
+
+function signature(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** A path's signature, or "-" when it does not exist ("racy", which matches nothing, when changed just before `now`). */
+function probe(path: string, now: bigint | null, racyMs: bigint): string {
+  let st: BigIntStats;
+  try {
+    st = statSync(path, { bigint: true });
+  } catch {
+    return "-";
+  }
+  if (now !== null && (st.ctimeMs + racyMs > now || st.mtimeMs + racyMs > now)) return "racy";
+  return signature(st);
+}
+
+/**
+ * What can change how an input's imports resolve without changing any input: a file added beside it (its
+ * directory's signature) and the config files and node_modules esbuild consults in every directory above it.
+ */
+function resolutionProbes(input: string): string[] {
+  const out: string[] = [];
+  let dir = input.slice(0, input.lastIndexOf("/")) || "/";
+  out.push(dir);
+  for (;;) {
+    for (const name of ["tsconfig.json", "jsconfig.json", "package.json", "node_modules"]) out.push(join(dir, name));
+    if (dir === "/") break;
+    dir = dir.slice(0, dir.lastIndexOf("/")) || "/";
+  }
+  return out;
+}
+
+function writeAtomic(path: string, data: Buffer): void {
+  mkdirSync(join(path, ".."), { recursive: true });
+  const tmp = `${path}.${newId("tmp-")}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
