@@ -52,12 +52,13 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     ((await buildAppFile(on, file, params)) as Built).images.f!;
   const statuses = (b: { steps: Step[] }) => b.steps.map((s) => s.status);
 
-  /** Reads a file out of the snapshot of the image's top layer that holds it. */
+  /** Reads a file out of the snapshot (unpacked when needed) of the image's top layer that holds it. */
   async function fileInImage(srv: RunningServer, digest: string, path: string): Promise<string> {
     const manifest = JSON.parse((await srv.slipway.blobs.readBuffer(digest as `sha256:${string}`)).toString());
     const config = JSON.parse((await srv.slipway.blobs.readBuffer(manifest.config.digest)).toString());
-    for (const diffId of [...config.rootfs.diff_ids].reverse()) {
-      const p = join(srv.slipway.snapshots.pathOf(diffId), path);
+    const layers = (manifest.layers as Array<{ mediaType: string; digest: `sha256:${string}`; size: number }>).map((l, i) => ({ ...l, diffId: config.rootfs.diff_ids[i] }));
+    for (const layer of layers.reverse()) {
+      const p = join(await srv.slipway.snapshots.ensure(layer), path);
       if (await stat(p).catch(() => null)) return readFile(p, "utf8");
     }
     throw new Error(`${path} is in no layer of ${digest}`);

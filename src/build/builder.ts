@@ -1,15 +1,14 @@
 // The builder: an image spec becomes a chain of cached steps and then an OCI image in the content-addressed store.
 // Each step's key covers its parent's key, its canonical text and the digests of its inputs; a hit executes
 // nothing; identical keys building at once run once; a failing step caches nothing.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { mkdir, rm, rmdir, stat, unlink } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { join } from "node:path";
 import { FailedError, InvalidError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { fileTreeSchema, parseWith, type FileTree, type ImageSpec, type Step } from "../core/schemas.js";
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
-import { entriesFromDirectory, packLayer } from "../oci/layer-writer.js";
+import { entriesFromDirectory, packLayer, type LayerEntry } from "../oci/layer-writer.js";
 import { layerMediaType, MediaType, type Compression } from "../oci/media-types.js";
 import { envToMap, mapToEnv, serializeConfig, serializeManifest, type ImageConfig } from "../oci/manifest.js";
 import type { Executor } from "../runtime/executor.js";
@@ -19,6 +18,7 @@ import type { CacheIndex } from "../store/cache-index.js";
 import type { RepositoryIndex } from "../store/repository-index.js";
 import { RegistryClient, type RegistryCredentials, type ResolvedImage } from "../registry/client.js";
 import { materializeBase } from "./base-images.js";
+import { copyLayerEntries } from "./copy-layer.js";
 import { pullRegistryBase } from "./registry-base.js";
 import { describeStep, stepKey, type StepInputs } from "./cache-key.js";
 import { explainMiss, type StepRecord } from "./explain.js";
@@ -303,20 +303,13 @@ export class Builder {
   }
 
   private async copyStep(tree: Digest, dest: string, parent: StepResult, text: string): Promise<StepResult> {
-    const files = await this.loadTree(tree);
-    const dir = await this.deps.snapshots.tempDir();
-    try {
-      materializeTree(files, dir, posix.normalize(dest).split("/").filter(Boolean), (d) => this.deps.blobs.localPath(d));
-      const config = structuredClone(parent.config);
-      const layer = await this.packDirectory(dir, false);
-      if (!layer) throw new InvalidError("COPY produced an empty layer");
-      config.rootfs.diff_ids.push(layer.diffId);
-      config.history.push({ created_by: text });
-      return { layers: [...parent.layers, layer], config };
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      throw err;
-    }
+    const entries = copyLayerEntries(await this.loadTree(tree), dest, (d) => this.deps.blobs.localPath(d));
+    const packed = await this.packEntries(entries);
+    if (!packed) throw new InvalidError("COPY produced an empty layer");
+    const config = structuredClone(parent.config);
+    config.rootfs.diff_ids.push(packed.diffId);
+    config.history.push({ created_by: text });
+    return { layers: [...parent.layers, packed], config };
   }
 
   private registryClient(auth: Record<string, RegistryCredentials> | undefined): RegistryClient {
@@ -343,7 +336,17 @@ export class Builder {
    */
   private async packDirectory(dir: string, overlayUpper: boolean): Promise<LayerRef | null> {
     const opaque = overlayUpper ? await opaqueDirs(dir) : new Set<string>();
-    const entries = entriesFromDirectory(dir, { opaqueDirs: opaque, overlayWhiteouts: overlayUpper });
+    const layer = await this.packEntries(entriesFromDirectory(dir, { opaqueDirs: opaque, overlayWhiteouts: overlayUpper }));
+    if (!layer) {
+      await rm(dir, { recursive: true, force: true });
+      return null;
+    }
+    await this.deps.snapshots.adopt(dir, layer.diffId);
+    return layer;
+  }
+
+  /** Packs entries into a layer blob in the store; null when there were none. */
+  private async packEntries(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): Promise<LayerRef | null> {
     let count = 0;
     const counted = (async function* () {
       for await (const e of entries) {
@@ -354,11 +357,7 @@ export class Builder {
     const packed = packLayer(counted, { compression: this.deps.compression });
     const blob = await this.deps.blobs.putStream(packed.stream);
     const diffId = await packed.diffId;
-    if (count === 0) {
-      await rm(dir, { recursive: true, force: true });
-      return null;
-    }
-    await this.deps.snapshots.adopt(dir, diffId);
+    if (count === 0) return null;
     return { mediaType: layerMediaType(this.deps.compression), digest: blob.digest, size: blob.size, diffId };
   }
 
@@ -417,37 +416,3 @@ async function removeCreated(upper: string, created: string[]): Promise<void> {
 }
 
 
-/**
- * Writes a COPY step's file tree under `dir`/`destParts`, owned by root. Done synchronously: trees are many small
- * files, where one system call each beats a trip through the thread pool. Paths are checked first: no `..`, and
- * nothing written through a symlink the tree itself made (a link to /etc followed by `link/passwd` stays inside).
- */
-function materializeTree(tree: FileTree, dir: string, destParts: string[], blobPath: (digest: Digest) => string): void {
-  let at = dir;
-  for (const part of destParts) {
-    at = join(at, part);
-    if (!existsSync(at)) mkdirSync(at, { mode: 0o755 });
-  }
-  const links = new Set<string>();
-  for (const entry of tree.entries) {
-    const parts = entry.path.split("/").filter((p) => p !== "" && p !== ".");
-    if (parts.length === 0 || parts.includes("..")) throw new InvalidError(`COPY: path ${JSON.stringify(entry.path)} leaves the destination`, { path: entry.path });
-    for (let n = 1; n < parts.length; n++) {
-      if (links.has(parts.slice(0, n).join("/"))) {
-        throw new InvalidError(`COPY: ${JSON.stringify(entry.path)} would be written through the symlink ${JSON.stringify(parts.slice(0, n).join("/"))}`, { path: entry.path });
-      }
-    }
-    const target = join(at, ...parts);
-    mkdirSync(join(target, ".."), { recursive: true, mode: 0o755 });
-    if (entry.type === "dir") {
-      if (!existsSync(target)) mkdirSync(target);
-      chmodSync(target, entry.mode & 0o7777);
-    } else if (entry.type === "symlink") {
-      symlinkSync(entry.target, target);
-      links.add(parts.join("/"));
-    } else {
-      copyFileSync(blobPath(entry.digest), target);
-      chmodSync(target, entry.mode & 0o7777);
-    }
-  }
-}

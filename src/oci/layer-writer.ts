@@ -33,6 +33,8 @@ export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_WHITEOUT = ".wh..wh..opq";
 const EPOCH = new Date(0);
 const SMALL_FILE = 1 << 20;
+const QUEUE_BYTES = 8 << 20;
+const GATHER_BYTES = 1 << 20;
 /** tar-stream swaps a mode of 0 for its default (0644/0755); a file-type bit, masked off when encoding, keeps 0 as 0. */
 const KEEP_ZERO_MODE = 0o100000;
 const NO_CONTENT = Buffer.alloc(0);
@@ -66,10 +68,26 @@ export function packLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEnt
     const writing = writeEntries(tar, entries);
     const hashing = pipeline(
       tar as unknown as Readable,
+      // tar-stream emits a header, a body and padding per entry: gathered into large chunks, a layer of many small
+      // files costs the hash, the compressor and the store a few calls instead of three per file.
       async function* (source: AsyncIterable<Buffer>) {
+        let parts: Buffer[] = [];
+        let bytes = 0;
         for await (const chunk of source) {
-          counter.update(chunk);
-          yield chunk;
+          parts.push(chunk);
+          bytes += chunk.length;
+          if (bytes >= GATHER_BYTES) {
+            const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
+            parts = [];
+            bytes = 0;
+            counter.update(joined);
+            yield joined;
+          }
+        }
+        if (bytes > 0) {
+          const joined = Buffer.concat(parts, bytes);
+          counter.update(joined);
+          yield joined;
         }
       },
       compressor,
@@ -83,10 +101,31 @@ export function packLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEnt
 }
 
 async function writeEntries(tar: ReturnType<typeof tarPack>, entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): Promise<void> {
+  // Entries whose bytes are at hand (all but large files) are queued without waiting for each to be taken, up to
+  // QUEUE_BYTES; a streamed file waits for the queue, since tar entries go out one after another.
+  let queued: Array<Promise<void>> = [];
+  let queuedBytes = 0;
+  const drain = async () => {
+    const batch = queued;
+    queued = [];
+    queuedBytes = 0;
+    await Promise.all(batch);
+  };
   try {
     for await (const entry of entries) {
-      await writeEntry(tar, entry);
+      const streamed = entry.type === "file" && !(entry.source !== undefined && entry.size <= SMALL_FILE);
+      if (streamed) {
+        await drain();
+        await writeEntry(tar, entry);
+        continue;
+      }
+      const written = writeEntry(tar, entry);
+      written.catch(() => undefined);
+      queued.push(written);
+      queuedBytes += 512 + (entry.type === "file" ? entry.size : 0);
+      if (queuedBytes >= QUEUE_BYTES) await drain();
     }
+    await drain();
     tar.finalize();
   } catch (err) {
     tar.destroy(err as Error);
@@ -203,7 +242,7 @@ export async function* entriesFromDirectory(root: string, options: DirectoryWalk
 }
 
 /** Sorts names by their UTF-8 bytes (what tar readers and other builders order by), encoding each name once. */
-function sortBytewise(names: string[]): string[] {
+export function sortBytewise(names: string[]): string[] {
   return names
     .map((name) => ({ name, bytes: Buffer.from(name) }))
     .sort((a, b) => Buffer.compare(a.bytes, b.bytes))

@@ -1,0 +1,54 @@
+import { chmod, mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { FileTree } from "../core/schemas.js";
+import { sha256, type Digest } from "../oci/digest.js";
+import { entriesFromDirectory, type LayerEntry } from "../oci/layer-writer.js";
+import { copyLayerEntries } from "./copy-layer.js";
+
+const shape = (entries: LayerEntry[]) =>
+  entries.map((e) => ("mode" in e ? `${e.type} ${e.path} ${e.mode.toString(8)}${e.type === "symlink" ? ` -> ${e.target}` : ""}${e.type === "file" ? ` ${e.size}` : ""}` : `${e.type} ${e.path}`));
+
+describe("COPY layers written from the file tree", () => {
+  it("list the same entries, in the same order, as a walk of the copied directory", async () => {
+    const blobs = await mkdtemp(join(tmpdir(), "slipway-copy-blobs-"));
+    const contents: Record<string, string> = { "a/b": "inside", "a-c": "dash sorts before slash", "z/deep/er/f": "deep", "x.sh": "#!/bin/sh\n" };
+    const pathOf = new Map<Digest, string>();
+    const tree: FileTree = { entries: [] };
+    for (const [path, text] of Object.entries(contents)) {
+      const digest = sha256(Buffer.from(text));
+      pathOf.set(digest, join(blobs, digest.slice(7)));
+      await writeFile(pathOf.get(digest)!, text);
+      tree.entries.push({ type: "file", path, mode: path === "x.sh" ? 0o755 : 0o644, size: text.length, digest });
+    }
+    tree.entries.push({ type: "dir", path: "a", mode: 0o750 }, { type: "symlink", path: "link", mode: 0o777, target: "a/b" });
+
+    // The same tree, copied into /srv/app by hand (z/ and z/deep/er are implied, so 0755).
+    const root = await mkdtemp(join(tmpdir(), "slipway-copy-dir-"));
+    const app = join(root, "srv/app");
+    await mkdir(join(app, "a"), { recursive: true, mode: 0o755 });
+    await chmod(join(app, "a"), 0o750);
+    await mkdir(join(app, "z/deep/er"), { recursive: true });
+    for (const [path, text] of Object.entries(contents)) await writeFile(join(app, path), text);
+    await chmod(join(app, "x.sh"), 0o755);
+    await symlink("a/b", join(app, "link"));
+    const walked: LayerEntry[] = [];
+    for await (const e of entriesFromDirectory(root)) walked.push(e);
+
+    const fromTree = copyLayerEntries(tree, "/srv/app", (d) => pathOf.get(d)!);
+    expect(shape(fromTree)).toEqual(shape(walked));
+    expect(fromTree.every((e) => !("uid" in e) || (e.uid === 0 && e.gid === 0))).toBe(true);
+  });
+
+  it("refuse paths that leave the destination, writes through the tree's own symlinks and missing content", () => {
+    const digest = sha256(Buffer.from("x"));
+    const file = (path: string) => ({ type: "file" as const, path, mode: 0o644, size: 1, digest });
+    expect(() => copyLayerEntries({ entries: [file("../x")] }, "/app", () => "/nonexistent")).toThrow(/"\.\.\/x" leaves the destination/);
+    expect(() => copyLayerEntries({ entries: [file("x")] }, "../app", () => "/nonexistent")).toThrow(/destination "\.\.\/app" leaves/);
+    expect(() =>
+      copyLayerEntries({ entries: [file("l/passwd"), { type: "symlink", path: "l", mode: 0o777, target: "/etc" }] }, "/", () => "/nonexistent"),
+    ).toThrow('COPY: "l/passwd" would be written through the symlink "l"');
+    expect(() => copyLayerEntries({ entries: [file("x")] }, "/app", () => "/nonexistent")).toThrow(/content of x .* was never uploaded/);
+  });
+});
