@@ -1,6 +1,7 @@
 // The executor: run one process in a container. The builder (RUN steps) and the worker (function containers) both
 // use it; nothing above this file knows that runc is underneath.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -93,6 +94,8 @@ export class RuncExecutor implements Executor {
   }
 
   async forceDelete(id: string): Promise<void> {
+    // `runc run` removes its container when the process ends; state is left only when runc itself was stopped.
+    if (!existsSync(join(this.stateRoot, id))) return;
     await execFileP(this.runc, ["--root", this.stateRoot, "delete", "--force", id]).catch(() => undefined);
   }
 

@@ -5,6 +5,7 @@
 //   <data>/snapshots/.tmp-<id>/    an unpack in progress (renamed into place when verified, swept at start)
 //   <data>/snapshots/.empty/       the lower of an image with no layers
 import { execFile } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -126,6 +127,9 @@ export async function mountOverlay(snapshots: SnapshotStore, lowers: Digest[], d
     "redirect_dir=off",
     "index=off",
     "metacopy=off",
+    // No sync of the upper filesystem at unmount (which waits for every dirty page on the disk, tens of ms): the
+    // upper dir is packed or thrown away right after, and a crash discards it either way.
+    "volatile",
   ].join(",");
   await execFileP("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: snapshots.root });
   let mounted = true;
@@ -146,6 +150,8 @@ export async function mountOverlay(snapshots: SnapshotStore, lowers: Digest[], d
 /** Directories under `dir` that carry overlayfs's opaque marker, as paths relative to `dir`. */
 export async function opaqueDirs(dir: string): Promise<Set<string>> {
   const out = new Set<string>();
+  // Only a directory can be opaque: an upper dir of files alone (most RUN steps' output) needs no getfattr.
+  if (!readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory())) return out;
   let stdout = "";
   try {
     ({ stdout } = await execFileP("getfattr", ["-R", "-P", "--absolute-names", "-m", "^trusted\\.overlay\\.opaque$", "-d", dir], {
