@@ -14,7 +14,10 @@ execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "
   cwd: root,
 });
 await build({
-  entryPoints: [join(root, "src/cli/main.ts")],
+  // The SDK entry rides along (dist/cli/index.js): an app file loaded by the CLI imports it and finds every module
+  // it needs already loaded, in the chunks the CLI shares with it.
+  entryPoints: { main: join(root, "src/cli/main.ts"), index: join(root, "src/index.ts") },
+  define: { SLIPWAY_BUNDLED_SDK: JSON.stringify("./index.js") },
   outdir: join(root, "dist/cli"),
   // Chunks sit beside main.js: code that finds files relative to itself (the SDK entry, the runtime) keeps working.
   chunkNames: "chunk-[hash]",

@@ -40,6 +40,7 @@ export async function cachedBundle(
   const key = bundleKey({ ...keyParts, esbuild: esbuildVersion(), options: JSON.stringify(options, (_k, v) => (typeof v === "function" ? String(v) : v)) });
   const hit = cache.bundle(key);
   if (hit) return { code: hit.code, digest: hit.record.output, exports: hit.record.exports ?? [], path: hit.path };
+  cache.began();
   const { build } = await import("esbuild");
   const result = await build({ ...options, metafile: true });
   const code = Buffer.from(result.outputFiles![0]!.contents);
@@ -48,8 +49,8 @@ export async function cachedBundle(
   const inputs = Object.keys(result.metafile!.inputs).map((p) => resolve(cwd, p));
   // Inputs from a plugin's namespace ("ns:path") are not files this cache can check: such a bundle is not kept.
   const files = inputs.every((p) => lstatSync(p, { throwIfNoEntry: false })?.isFile());
-  const digest = files ? cache.recordBundle(key, inputs, code, exports) : sha256(code);
-  return { code, digest, exports, path: files ? cache.outputPath(digest) : null };
+  const kept = files ? cache.recordBundle(key, inputs, code, exports) : { digest: sha256(code), path: null };
+  return { code, digest: kept.digest, exports, path: kept.path };
 }
 
 /** Bundles a handler into one ESM file that runs on the mounted Node runtime without node_modules. */

@@ -9,8 +9,12 @@ import type { App } from "./app.js";
 import { cachedBundle, esbuildError, NODE_ESM_BUNDLE } from "./bundle.js";
 import { LocalCache } from "./local-cache.js";
 
-/** The SDK's entry: dist/index.js beside this file's directory (or src/index.ts when run from source). */
+/** Set by scripts/build.mjs in the CLI bundle, whose own SDK entry (beside its chunks) shares their modules. */
+declare const SLIPWAY_BUNDLED_SDK: string | undefined;
+
+/** The SDK's entry: the CLI bundle's, or dist/index.js beside this file's directory (src/index.ts from source). */
 function sdkEntry(): string {
+  if (typeof SLIPWAY_BUNDLED_SDK === "string") return new URL(SLIPWAY_BUNDLED_SDK, import.meta.url).href;
   const here = dirname(fileURLToPath(import.meta.url));
   return pathToFileURL(join(here, "..", import.meta.url.endsWith(".ts") ? "index.ts" : "index.js")).href;
 }

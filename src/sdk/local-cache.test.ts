@@ -8,8 +8,28 @@ import { LocalCache } from "./local-cache.js";
 import { loadAppFile } from "./load-app.js";
 
 async function workspace(): Promise<{ dir: string; cacheDir: string }> {
+  // The cache lives apart from the app: making it must not count as a change beside the app's files.
   const root = await mkdtemp(join(tmpdir(), "slipway-local-cache-"));
-  return { dir: root, cacheDir: join(root, ".cache") };
+  return { dir: root, cacheDir: join(await mkdtemp(join(tmpdir(), "slipway-local-cache-dir-")), "slipway") };
+}
+
+/** Waits until the filesystem's clock has moved past the last change under `dir`, as it has for any edit made before a deploy. */
+async function settle(dir: string): Promise<void> {
+  const newest = async (): Promise<bigint> => {
+    let max = 0n;
+    for (const name of await readdir(dir)) {
+      const st = await stat(join(dir, name), { bigint: true });
+      if (st.ctimeNs > max) max = st.ctimeNs;
+    }
+    return max;
+  };
+  const target = await newest();
+  for (;;) {
+    const probe = join(tmpdir(), `slipway-clock-${process.pid}`);
+    await writeFile(probe, "");
+    if ((await stat(probe, { bigint: true })).ctimeNs > target) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 describe("the client's local cache", () => {
@@ -17,11 +37,12 @@ describe("the client's local cache", () => {
     const { dir, cacheDir } = await workspace();
     const file = join(dir, "a.txt");
     await writeFile(file, "one");
-    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     expect(first.digest(file).digest).toBe(sha256(Buffer.from("one")));
     first.save();
 
-    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     expect(second.digest(file).digest).toBe(sha256(Buffer.from("one")));
     expect(second.counts).toEqual({ hashed: 0, reused: 1 });
     second.save();
@@ -30,16 +51,18 @@ describe("the client's local cache", () => {
     const { mtime } = await stat(file);
     await writeFile(file, "two");
     await utimes(file, mtime, mtime);
-    const third = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const third = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     expect(third.digest(file).digest).toBe(sha256(Buffer.from("two")));
     expect(third.counts).toEqual({ hashed: 1, reused: 0 });
   });
 
-  it("do not trust the signature of a file changed just before it was hashed", async () => {
+  it("do not trust the signature of a file changed after the run began (it may change again in the same tick)", async () => {
     const { dir, cacheDir } = await workspace();
     const file = join(dir, "a.txt");
-    await writeFile(file, "one");
     const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    first.began();
+    await writeFile(file, "one");
     first.digest(file);
     first.save();
     const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
@@ -51,12 +74,13 @@ describe("the client's local cache", () => {
     const { dir, cacheDir } = await workspace();
     const file = join(dir, "a.txt");
     await writeFile(file, "one");
-    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     first.digest(file);
     first.save();
     const index = (await readdir(cacheDir)).find((n) => n.endsWith(".json"))!;
     await writeFile(join(cacheDir, index), "{ not json");
-    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     expect(second.digest(file).digest).toBe(sha256(Buffer.from("one")));
     expect(second.counts.hashed).toBe(1);
   });
@@ -65,10 +89,11 @@ describe("the client's local cache", () => {
     const { dir, cacheDir } = await workspace();
     await writeFile(join(dir, "x.txt"), "x");
     const plain = await fileTree(dir, ["x.txt"], "/app/");
-    const cache = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const cache = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     await fileTree(dir, ["x.txt"], "/app/", cache);
     cache.save();
-    const again = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    const again = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     const cached = await fileTree(dir, ["x.txt"], "/app/", again);
     expect(cached.tree).toEqual(plain.tree);
     expect(again.counts.reused).toBe(1);
@@ -89,7 +114,8 @@ describe("bundles from the local cache", () => {
     const { dir, cacheDir } = await workspace();
     await writeFile(join(dir, "lib.ts"), "export const n = 1;\n");
     await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     const c1 = open();
     const b1 = await bundleHandler(join(dir, "h.ts"), c1);
     c1.save();
@@ -100,6 +126,7 @@ describe("bundles from the local cache", () => {
     expect(c2.counts).toEqual({ hashed: 0, reused: 2 });
 
     await writeFile(join(dir, "lib.ts"), "export const n = 2;\n");
+    await settle(dir);
     const b3 = await bundleHandler(join(dir, "h.ts"), open());
     expect(b3.digest).not.toBe(b1.digest);
     expect(b3.read().toString()).toContain("n = 2");
@@ -109,12 +136,14 @@ describe("bundles from the local cache", () => {
     const { dir, cacheDir } = await workspace();
     await writeFile(join(dir, "lib.js"), "export const n = 'from js';\n");
     await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     const c1 = open();
     expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain("from js");
     c1.save();
     // esbuild prefers .ts to .js: no input changed, but the import now means another file.
     await writeFile(join(dir, "lib.ts"), "export const n = 'from ts';\n");
+    await settle(dir);
     expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain("from ts");
   });
 
@@ -124,11 +153,13 @@ describe("bundles from the local cache", () => {
     await writeFile(join(dir, "a.ts"), "export const n = 'a';\n");
     await writeFile(join(dir, "b.ts"), "export const n = 'b';\n");
     await writeFile(join(dir, "h.ts"), `import { n } from "@lib";\nexport default () => n;\n`);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     const c1 = open();
     expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain('n = "a"');
     c1.save();
     await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { "@lib": ["./b.ts"] } } }));
+    await settle(dir);
     expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain('n = "b"');
   });
 
@@ -142,11 +173,13 @@ describe("bundles from the local cache", () => {
         `app.function("f", { image: Image.scratch(), handler: "./h.ts" });\n`,
     );
     await writeFile(join(dir, "name.txt"), "first");
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir, racyMs: 0 });
+    await settle(dir);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     const c1 = open();
     expect((await loadAppFile(join(dir, "app.ts"), c1)).app.name).toBe("first");
     c1.save();
     await writeFile(join(dir, "name.txt"), "second");
+    await settle(dir);
     const c2 = open();
     expect((await loadAppFile(join(dir, "app.ts"), c2)).app.name).toBe("second");
     expect(c2.counts.reused).toBe(1);

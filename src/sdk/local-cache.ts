@@ -1,11 +1,13 @@
 // What the client worked out last time, so that an unchanged deploy does not hash or bundle again: file digests by
 // stat signature (git's index idea), and esbuild outputs by the digests of the files that went into them.
 // Content always decides: a signature only saves re-reading a file whose inode, size, mtime and ctime are all as
-// they were, and a file changed less than RACY_MS before it was hashed is hashed again next time (timestamps are
-// coarse: a second write in the same tick keeps them).
+// they were. Timestamps are coarse (a second write in the same tick keeps them), so, as in git's racy-index rule, a
+// file whose ctime is not older than the moment this run began (read off the filesystem's own clock, a stamp file
+// touched before anything is read) is hashed again next time, and a bundle with such an input is not kept.
 //
 //   <cache>/<app key>.json    one index per app file: { files: {path: [signature, digest]}, bundles: {key: …} }
 //   <cache>/out/<hex>.mjs     bundle outputs by digest
+//   <cache>/clock             the stamp file
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -13,14 +15,11 @@ import { newId } from "../core/ids.js";
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
 
-const RACY_MS = 2000;
 const FORMAT = 1;
 
 export interface LocalCacheOptions {
   /** Where the cache lives; null remembers nothing (every file hashed, every bundle built). */
   dir?: string | null;
-  /** How recent a change makes a file's signature untrusted (tests shorten it). */
-  racyMs?: number;
 }
 
 export interface BundleRecord {
@@ -41,6 +40,7 @@ interface Index {
 export class LocalCache {
   private readonly used: Index = { format: FORMAT, files: {}, bundles: {} };
   private changed = false;
+  private beganAt: bigint | null = null;
   /** Files read and hashed, and files whose recorded digest was used, in this run. */
   readonly counts = { hashed: 0, reused: 0 };
 
@@ -48,14 +48,12 @@ export class LocalCache {
     private readonly dir: string | null,
     private readonly indexPath: string | null,
     private readonly previous: Index,
-    private readonly racyMs: bigint,
   ) {}
 
   /** The cache for one app file (by default under ~/.cache/slipway, or $SLIPWAY_CACHE; "off" turns it off). */
   static open(appPath: string, options: LocalCacheOptions = {}): LocalCache {
     const dir = options.dir === undefined ? defaultCacheDir() : options.dir;
-    const racyMs = BigInt(options.racyMs ?? RACY_MS);
-    if (!dir) return new LocalCache(null, null, { format: FORMAT, files: {}, bundles: {} }, racyMs);
+    if (!dir) return new LocalCache(null, null, { format: FORMAT, files: {}, bundles: {} });
     const indexPath = join(dir, `${sha256(appPath).slice("sha256:".length, 39)}.json`);
     let previous: Index = { format: FORMAT, files: {}, bundles: {} };
     try {
@@ -64,11 +62,34 @@ export class LocalCache {
     } catch {
       // No index yet, or one cut short: start over.
     }
-    return new LocalCache(dir, indexPath, previous, racyMs);
+    return new LocalCache(dir, indexPath, previous);
+  }
+
+  /**
+   * When this run began, by the filesystem's clock (ns); fixed at the first call, which must come before anything
+   * is read. A change at or after it may share a timestamp tick with a later one.
+   */
+  began(): bigint {
+    if (this.beganAt === null) {
+      this.beganAt = 0n;
+      if (this.dir) {
+        try {
+          const stamp = join(this.dir, "clock");
+          mkdirSync(this.dir, { recursive: true });
+          writeFileSync(stamp, "");
+          this.beganAt = statSync(stamp, { bigint: true }).ctimeNs;
+        } catch {
+          // No stamp, no trust: every file counts as just changed.
+          this.beganAt = BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000_000n;
+        }
+      }
+    }
+    return this.beganAt;
   }
 
   /** The content digest of a regular file, reading it only when its signature is not the one recorded. */
   digest(path: string): { digest: Digest; size: number } {
+    const began = this.began();
     const st = statSync(path, { bigint: true });
     const sig = signature(st);
     const known = this.previous.files[path] ?? this.used.files[path];
@@ -77,12 +98,10 @@ export class LocalCache {
       this.counts.reused++;
       return { digest: known[1], size: Number(st.size) };
     }
-    const hashedAt = BigInt(Date.now());
     const data = readFileSync(path);
     const digest = sha256(data);
-    // A file changed just before it was read may change again within the same timestamp tick: not trusted.
-    const racy = st.ctimeMs + this.racyMs > hashedAt || st.mtimeMs + this.racyMs > hashedAt;
-    this.used.files[path] = [racy ? "racy" : sig, digest];
+    // A file changed since this run began may change again within the same timestamp tick: not trusted.
+    this.used.files[path] = [st.ctimeNs >= began ? "racy" : sig, digest];
     this.changed = true;
     this.counts.hashed++;
     return { digest, size: data.length };
@@ -92,7 +111,7 @@ export class LocalCache {
   bundle(key: string): { record: BundleRecord; code: Buffer; path: string } | null {
     const record = this.previous.bundles[key];
     if (!record || !this.dir) return null;
-    for (const [path, sig] of Object.entries(record.probes)) if (probe(path, null, this.racyMs) !== sig) return null;
+    for (const [path, sig] of Object.entries(record.probes)) if (probe(path) !== sig) return null;
     for (const [path, digest] of Object.entries(record.inputs)) {
       try {
         if (this.digest(path).digest !== digest) return null;
@@ -117,19 +136,31 @@ export class LocalCache {
     return this.dir ? join(this.dir, "out", `${digest.slice("sha256:".length)}.mjs`) : null;
   }
 
-  /** Records a bundle built from `inputs` (absolute paths); returns the output's digest. */
-  recordBundle(key: string, inputs: string[], code: Buffer, exports?: string[]): Digest {
-    const output = sha256(code);
+  /**
+   * Records a bundle built from `inputs` (absolute paths) by a build that started after `began()`; returns the
+   * output's digest and where it is kept. Not kept when an input or probe changed since the run began: the build
+   * may have read it before the change.
+   */
+  recordBundle(key: string, inputs: string[], code: Buffer, exports?: string[]): { digest: Digest; path: string | null } {
+    const output = { digest: sha256(code), path: null };
     if (!this.dir) return output;
-    const record: BundleRecord = { inputs: {}, probes: {}, output, ...(exports ? { exports } : {}) };
+    const began = this.began();
+    const record: BundleRecord = { inputs: {}, probes: {}, output: output.digest, ...(exports ? { exports } : {}) };
     for (const path of inputs) {
+      if (statSync(path, { bigint: true }).ctimeNs >= began) return output;
       record.inputs[path] = this.digest(path).digest;
-      for (const p of resolutionProbes(path)) record.probes[p] ??= probe(p, BigInt(Date.now()), this.racyMs);
+      for (const p of resolutionProbes(path)) {
+        if (p in record.probes) continue;
+        const sig = probe(p);
+        if (sig !== "-" && statSync(p, { bigint: true }).ctimeNs >= began) return output;
+        record.probes[p] = sig;
+      }
     }
-    writeAtomic(this.outputPath(output)!, code);
+    const path = this.outputPath(output.digest)!;
+    writeAtomic(path, code);
     this.used.bundles[key] = record;
     this.changed = true;
-    return output;
+    return { digest: output.digest, path };
   }
 
   /** Writes what this run used (and nothing it did not: the index stays the size of one app). */
@@ -160,16 +191,13 @@ function signature(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-/** A path's signature, or "-" when it does not exist ("racy", which matches nothing, when changed just before `now`). */
-function probe(path: string, now: bigint | null, racyMs: bigint): string {
-  let st: BigIntStats;
+/** A path's signature, or "-" when it does not exist. */
+function probe(path: string): string {
   try {
-    st = statSync(path, { bigint: true });
+    return signature(statSync(path, { bigint: true }));
   } catch {
     return "-";
   }
-  if (now !== null && (st.ctimeMs + racyMs > now || st.mtimeMs + racyMs > now)) return "racy";
-  return signature(st);
 }
 
 /**
