@@ -1,9 +1,10 @@
 // Blob upload sessions: a row in the metadata store (which repository, which hash) plus the bytes in the blob store's
 // ingest area under the same id. Writers stay open between chunks so each byte is hashed once; an idle or restarted
-// session resumes from the bytes on disk. A chunk that arrives short of its declared size is dropped whole, and a
+// session resumes from the bytes on disk. A chunk that arrives short of its declared size is dropped whole, and so is
+// one the disk failed to take (full, I/O error): the session goes back to the bytes it held before that chunk. A
 // blob becomes visible only after its digest is verified, under a hold that garbage collection respects.
 import type { Readable } from "node:stream";
-import { InvalidError, NotFoundError } from "../core/errors.js";
+import { InvalidError, isSlipwayError, NotFoundError, type SlipwayError } from "../core/errors.js";
 import { parseDigest, type Digest, type DigestAlgorithm } from "../oci/digest.js";
 import type { BlobInfo, BlobIngest, BlobWriter } from "../store/blob-store.js";
 import type { RepositoryIndex, UploadRecord } from "../store/repository-index.js";
@@ -79,13 +80,12 @@ export class UploadSessions {
       try {
         info = await writer.commit({ digest });
       } catch (err) {
-        // A mismatch ends the session (the client must start over) and leaves nothing behind.
-        await writer.cancel();
+        // A mismatch, or a disk that failed to store the blob, ends the session (the client must start over) and
+        // leaves nothing behind.
+        await writer.cancel().catch(() => undefined);
         this.open.delete(id);
-        this.repos.tx(() => {
-          this.repos.deleteUpload(id);
-          this.repos.release(id);
-        });
+        this.forget(id);
+        if (isDiskFailure(err)) throw unavailable(err, "the upload was cancelled: start a new one", { id });
         throw mismatch(err, digest);
       }
       this.open.delete(id);
@@ -107,7 +107,8 @@ export class UploadSessions {
     try {
       try {
         await writer.writeFrom(body);
-      } catch {
+      } catch (err) {
+        if (isDiskFailure(err)) throw unavailable(err, "nothing was stored: send the blob again", {});
         throw incomplete("blob", writer.size, length);
       }
       if (length !== undefined && writer.size !== length) throw incomplete("blob", writer.size, length);
@@ -116,6 +117,7 @@ export class UploadSessions {
       try {
         info = await writer.commit({ digest });
       } catch (err) {
+        if (isDiskFailure(err)) throw unavailable(err, "nothing was stored: send the blob again", {});
         throw mismatch(err, digest);
       }
       this.repos.completeUpload(writer.id, repo, info.digest, info.size);
@@ -211,22 +213,47 @@ export class UploadSessions {
         headers: { connection: "close" },
       });
     }
-    let failure: RegistryError | null = null;
+    let failure: unknown = null;
     try {
       await writer.writeFrom(chunk.body);
-    } catch {
-      failure = incomplete("chunk", writer.size - start, expected);
+    } catch (err) {
+      failure = isDiskFailure(err) ? err : incomplete("chunk", writer.size - start, expected);
     }
     if (!failure && expected !== undefined && writer.size - start !== expected) failure = incomplete("chunk", writer.size - start, expected);
     if (!failure) return writer;
-    // A chunk with a declared size is all or nothing; a streamed one keeps what arrived, for the client to resume.
-    if (expected !== undefined) {
-      const algorithm = this.open.get(session.id)?.algorithm ?? (session.algorithm as DigestAlgorithm);
-      this.open.delete(session.id);
-      await writer.suspend();
-      await this.reopen(session, algorithm, start);
+    if (isDiskFailure(failure)) {
+      // The file may hold part of the chunk and the hash all of it: back to the last offset the client was told.
+      if (!(await this.rewind(session, writer, start))) throw unavailable(failure, "the upload could not be kept and was cancelled: start a new one", { id: session.id });
+      throw unavailable(failure, `the upload still holds its first ${start} bytes: send the rest from there`, { id: session.id, offset: start });
     }
+    // A chunk with a declared size is all or nothing; a streamed one keeps what arrived, for the client to resume.
+    if (expected !== undefined) await this.rewind(session, writer, start);
     throw failure;
+  }
+
+  /**
+   * Reopens the session at `size` bytes (dropping what came after). When even that fails, the session ends, since
+   * its bytes on disk can no longer be trusted: returns false.
+   */
+  private async rewind(session: UploadRecord, writer: BlobWriter, size: number): Promise<boolean> {
+    const algorithm = this.open.get(session.id)?.algorithm ?? (session.algorithm as DigestAlgorithm);
+    this.open.delete(session.id);
+    await writer.suspend().catch(() => undefined);
+    try {
+      await this.reopen(session, algorithm, size);
+      return true;
+    } catch {
+      await this.drop(session.id).catch(() => this.forget(session.id));
+      return false;
+    }
+  }
+
+  /** Ends a session in the metadata (bytes that could not be removed are swept by garbage collection). */
+  private forget(id: string): void {
+    this.repos.tx(() => {
+      this.repos.deleteUpload(id);
+      this.repos.release(id);
+    });
   }
 
   private async drop(id: string): Promise<void> {
@@ -241,10 +268,7 @@ export class UploadSessions {
       });
       await writer?.cancel();
     }
-    this.repos.tx(() => {
-      this.repos.deleteUpload(id);
-      this.repos.release(id);
-    });
+    this.forget(id);
   }
 
   private async closeIdle(): Promise<void> {
@@ -273,6 +297,16 @@ export class UploadSessions {
 /** The Range header of an upload holding `size` bytes (distribution answers "0-0" for an empty upload). */
 export function rangeHeader(size: number): string {
   return `0-${Math.max(size - 1, 0)}`;
+}
+
+/** A failure of the blob store's disk (full, I/O error), as opposed to a client that stopped sending. */
+function isDiskFailure(err: unknown): err is SlipwayError {
+  return isSlipwayError(err) && err.code === "unavailable";
+}
+
+/** The answer to a disk failure: 503, with what became of the upload. */
+function unavailable(err: SlipwayError, outcome: string, detail: Record<string, unknown>): RegistryError {
+  return new RegistryError("UNAVAILABLE", `${err.message}; ${outcome}`, { detail: { ...detail, ...err.details } });
 }
 
 function mismatch(err: unknown, digest: Digest): unknown {

@@ -4,13 +4,14 @@
 //   <root>/ingest/<id>               in-progress writes (data appended; hash state rebuilt on resume)
 //
 // Every write streams through a hasher and commits against an expected digest and size; nothing unverified becomes
-// visible. Commit is idempotent, cancel is safe twice.
+// visible. Commit is idempotent, cancel is safe twice. A failed disk write (full disk, I/O error) is an
+// UnavailableError and ends the writer; its bytes stay for the caller to truncate and resume, or to cancel.
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm, stat, open, readFile, link, copyFile, utimes, truncate, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { finished, type Readable } from "node:stream";
-import { InvalidError, NotFoundError } from "../core/errors.js";
+import { InvalidError, NotFoundError, UnavailableError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { parseDigest, type Digest, type DigestAlgorithm } from "../oci/digest.js";
 
@@ -66,7 +67,10 @@ export interface BlobWriter {
   readonly id: string;
   readonly size: number;
   write(chunk: Uint8Array): Promise<void>;
-  /** Streams a source into the writer. */
+  /**
+   * Streams a source into the writer. When the disk fails, the source is paused and left to the caller (an HTTP
+   * request still needs its response); when the source fails, what it delivered is written.
+   */
   writeFrom(source: Readable): Promise<void>;
   /** Verifies against what the caller expects and makes the blob visible. Idempotent. */
   commit(expected?: { digest?: Digest; size?: number }): Promise<BlobInfo>;
@@ -179,7 +183,10 @@ export class FsBlobStore implements BlobStore {
   async putStream(source: Readable, expected?: { digest?: Digest; size?: number }): Promise<BlobInfo> {
     const w = await this.writer({ algorithm: expected?.digest ? parseDigest(expected.digest).algorithm : "sha256" });
     try {
-      await w.writeFrom(source);
+      await w.writeFrom(source).catch((err: unknown) => {
+        source.destroy();
+        throw err;
+      });
       return await w.commit(expected);
     } finally {
       await w.cancel();
@@ -278,7 +285,8 @@ class FsBlobWriter implements BlobWriter {
   /**
    * Reads the source in flowing mode (no pause per chunk), hashes each chunk as it arrives and writes batches with
    * one writev, without copying them together; the source pauses only while the disk is behind. When the source
-   * fails, what it delivered is still written, so the size always matches the bytes on disk.
+   * fails, what it delivered is still written, so the size always matches the bytes on disk. When the disk fails,
+   * reading stops and the source stays paused, undestroyed.
    */
   writeFrom(source: Readable): Promise<void> {
     this.usable();
@@ -310,10 +318,10 @@ class FsBlobWriter implements BlobWriter {
             if (!ended && source.isPaused()) source.resume();
             flush();
           },
-          (err: Error) => {
+          () => {
             writing = false;
             ended = true;
-            source.destroy(err);
+            source.pause();
             settle();
           },
         );
@@ -337,15 +345,22 @@ class FsBlobWriter implements BlobWriter {
     });
   }
 
-  /** Writes buffers at the end of the file; a failure poisons the writer. */
+  /**
+   * Writes buffers at the end of the file. A failure poisons the writer: the hash then covers bytes the file may
+   * lack, and the file may hold part of the buffers.
+   */
   private async append(buffers: Uint8Array[]): Promise<void> {
-    let expected = 0;
-    for (const b of buffers) expected += b.length;
+    if (this.failure) throw this.failure;
     try {
-      const { bytesWritten } = await this.file.writev(buffers);
-      if (bytesWritten !== expected) throw new Error(`short write to ${this.path}: ${bytesWritten} of ${expected} bytes`);
+      let pending = buffers;
+      while (pending.length > 0) {
+        // A full disk takes what fits and reports nothing; writing the rest then fails with the reason.
+        const { bytesWritten } = await this.file.writev(pending);
+        if (bytesWritten === 0) throw new Error("the disk accepted no bytes");
+        pending = after(pending, bytesWritten);
+      }
     } catch (err) {
-      this.failure ??= err as Error;
+      this.failure = diskFailure(`writing blob upload ${this.id}`, err);
       throw this.failure;
     }
   }
@@ -364,7 +379,9 @@ class FsBlobWriter implements BlobWriter {
   async commit(expected?: { digest?: Digest; size?: number }): Promise<BlobInfo> {
     if (this.committed) return this.committed;
     if (this.failure) throw this.failure;
-    await this.close();
+    await this.close().catch((err: unknown) => {
+      throw diskFailure(`closing blob upload ${this.id}`, err);
+    });
     const digest = `${this.algorithm}:${this.hash.copy().digest("hex")}` as Digest;
     if (expected?.size !== undefined && expected.size !== this.bytes) {
       throw new InvalidError(`blob size is ${this.bytes} bytes, expected ${expected.size}`, { size: this.bytes, expected: expected.size, reason: "size-mismatch" });
@@ -372,7 +389,9 @@ class FsBlobWriter implements BlobWriter {
     if (expected?.digest && expected.digest !== digest) {
       throw new InvalidError(`blob digest is ${digest}, expected ${expected.digest}`, { digest, expected: expected.digest, reason: "digest-mismatch" });
     }
-    await this.store.adopt(this.path, digest);
+    await this.store.adopt(this.path, digest).catch((err: unknown) => {
+      throw diskFailure(`storing blob ${digest}`, err);
+    });
     this.committed = { digest, size: this.bytes };
     return this.committed;
   }
@@ -385,4 +404,21 @@ class FsBlobWriter implements BlobWriter {
     await this.close().catch(() => undefined);
     if (!this.committed) await rm(this.path, { force: true });
   }
+}
+
+/** The buffers left after the first `n` bytes of them were written. */
+function after(buffers: Uint8Array[], n: number): Uint8Array[] {
+  let skip = n;
+  let i = 0;
+  while (i < buffers.length && skip >= buffers[i]!.length) skip -= buffers[i++]!.length;
+  const rest = buffers.slice(i);
+  if (skip > 0) rest[0] = rest[0]!.subarray(skip);
+  return rest;
+}
+
+/** A failed disk operation as the error callers handle: unavailable (retry later), with the errno for operators. */
+function diskFailure(what: string, err: unknown): UnavailableError {
+  const errno = (err as NodeJS.ErrnoException).code;
+  const reason = errno === "ENOSPC" || errno === "EDQUOT" ? `the disk is full (${errno})` : errno ? `the disk reported ${errno}` : (err as Error).message;
+  return new UnavailableError(`${what} failed: ${reason}`, { errno: errno ?? null }, { cause: err });
 }
