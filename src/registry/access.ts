@@ -18,8 +18,11 @@ export interface RegistryAuth {
   check(request: FastifyRequest, access: Access[]): AccessDecision | Promise<AccessDecision>;
   /** The WWW-Authenticate header that points the client at the token endpoint for these grants. */
   challenge(request: FastifyRequest, access: Access[], error?: "invalid_token" | "insufficient_scope"): string;
-  /** Answers GET <prefix>/token, the token endpoint the challenge's realm names. */
-  tokenEndpoint(request: FastifyRequest, reply: FastifyReply): Promise<unknown>;
+  /**
+   * Answers <prefix>/token, the token endpoint the challenge's realm names: GET (the docker token protocol), or POST
+   * with its form already read (the OAuth2 flow).
+   */
+  tokenEndpoint(request: FastifyRequest, reply: FastifyReply, form?: URLSearchParams): Promise<unknown>;
 }
 
 export function scopeString(access: Access): string {

@@ -9,13 +9,15 @@ import { RegistryError, sendRegistryError, toRegistryError } from "./errors.js";
 import { listCatalog, listReferrers, listTags } from "./listing-handlers.js";
 import { deleteManifest, getManifest, putManifest } from "./manifest-handlers.js";
 import { checkDigest, checkRepositoryName, matchRoute, type Route } from "./paths.js";
-import { hasBody } from "./request-body.js";
+import { hasBody, readSmallBody } from "./request-body.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./upload-handlers.js";
 import { UploadSessions } from "./uploads.js";
 
 export type { RegistryDeps } from "./context.js";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+/** Largest OAuth2 token request form (credentials and a few scopes). */
+const TOKEN_FORM_BYTES = 64 * 1024;
 
 export function registryPlugin(deps: RegistryDeps): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
@@ -65,8 +67,10 @@ async function dispatch(ctx: RegistryContext, request: FastifyRequest, reply: Fa
   if (!route) throw new RegistryError("NAME_UNKNOWN", `no registry endpoint at ${ctx.prefix}${path}`, { status: 404 });
   const method = request.method;
   if (route.kind === "token") {
-    allow(route, method, ["GET"]);
-    return ctx.auth.tokenEndpoint(request, reply);
+    allow(route, method, ["GET", "POST"]);
+    if (method === "GET") return ctx.auth.tokenEndpoint(request, reply);
+    const form = await readSmallBody(request, TOKEN_FORM_BYTES, "token request");
+    return ctx.auth.tokenEndpoint(request, reply, new URLSearchParams(form.toString("utf8")));
   }
   if (route.kind === "base") {
     allow(route, method, ["GET", "HEAD"]);

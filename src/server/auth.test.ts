@@ -1,5 +1,6 @@
 // Auth for /v2 and /api/v1 against the real token store: the admin token file, the docker token flow (challenge →
-// token endpoint with Basic auth → Bearer), per-repository scopes, anonymous pull on and off, revocation.
+// token endpoint with Basic auth → Bearer), its OAuth2 POST form (password and refresh-token grants), per-repository
+// scopes, anonymous pull on and off, revocation.
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -100,6 +101,73 @@ describe("docker token flow", () => {
     // Revoking the API token ends the registry tokens issued for it.
     registry.tokens.revoke(registry.tokens.verify(token)!.id);
     expect((await viaRegistryToken({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(401);
+  });
+});
+
+async function postToken(form: Record<string, string>, contentType = "application/x-www-form-urlencoded"): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await registry.app.inject({ method: "POST", url: "/v2/token", headers: { "content-type": contentType }, payload: new URLSearchParams(form).toString() });
+  expect(res.headers["content-type"]).toMatch(/^application\/json/);
+  return { status: res.statusCode, body: JSON.parse(res.body) as Record<string, unknown> };
+}
+
+const oauth = { service: "slipway", client_id: "containerd-client" };
+
+describe("OAuth2 token endpoint (POST)", () => {
+  it("grant_type=password takes an API token as the password and grants what its scopes allow, naming the grants", async () => {
+    registry = await openRegistry();
+    await pushImage(sender(registry.bearer), "team/app", "v1", sampleImage("oauth"));
+    const { token } = registry.tokens.create("ci", ["repository:team/*:pull"]);
+    const issued = await postToken({ ...oauth, grant_type: "password", username: "ci", password: token, scope: "repository:team/app:pull,push repository:other/app:pull" });
+    expect(issued.status).toBe(200);
+    expect(issued.body.scope).toBe("repository:team/app:pull");
+    expect(issued.body.expires_in).toBe(900);
+    expect(typeof issued.body.issued_at).toBe("string");
+    expect(issued.body.refresh_token).toBeUndefined();
+    const send = sender(`Bearer ${String(issued.body.access_token)}`);
+    expect((await send({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(200);
+    expect((await send({ method: "POST", path: "/v2/team/app/blobs/uploads/" })).status).toBe(401);
+  });
+
+  it("access_type=offline adds a refresh token; grant_type=refresh_token trades it for access tokens until the API token is revoked", async () => {
+    registry = await openRegistry();
+    await pushImage(sender(registry.bearer), "team/app", "v1", sampleImage("refresh"));
+    const { token, record } = registry.tokens.create("builder", ["repository:team/*:push"]);
+    const login = await postToken({ ...oauth, grant_type: "password", username: "builder", password: token, access_type: "offline" });
+    expect(login.status).toBe(200);
+    expect(login.body.scope).toBe("");
+    const refresh = login.body.refresh_token as string;
+    expect(refresh).toMatch(/^swf\./);
+    expect(refresh).not.toContain(token);
+
+    const pushGrant = await postToken({ ...oauth, grant_type: "refresh_token", refresh_token: refresh, scope: "repository:team/app:pull,push" });
+    expect(pushGrant.status).toBe(200);
+    expect(pushGrant.body.scope).toBe("repository:team/app:pull,push");
+    expect(pushGrant.body.refresh_token).toBe(refresh);
+    const send = sender(`Bearer ${String(pushGrant.body.access_token)}`);
+    expect((await send({ method: "POST", path: "/v2/team/app/blobs/uploads/" })).status).toBe(202);
+
+    // Neither kind of token passes for the other.
+    expect((await sender(`Bearer ${refresh}`)({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(401);
+    const accessAsRefresh = await postToken({ ...oauth, grant_type: "refresh_token", refresh_token: String(pushGrant.body.access_token) });
+    expect(accessAsRefresh).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+
+    registry.tokens.revoke(record.id);
+    const afterRevoke = await postToken({ ...oauth, grant_type: "refresh_token", refresh_token: refresh, scope: "repository:team/app:pull" });
+    expect(afterRevoke).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+    expect((await send({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(401);
+  });
+
+  it("refuses bad requests with RFC 6749 errors", async () => {
+    registry = await openRegistry();
+    const password = { ...oauth, grant_type: "password", username: "x" };
+    expect(await postToken({ ...password, password: "sw_" + "3".repeat(48) })).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+    expect(await postToken({ ...password })).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    expect(await postToken({ ...oauth, grant_type: "client_credentials" })).toMatchObject({ status: 400, body: { error: "unsupported_grant_type" } });
+    expect(await postToken({ ...password, password: registry.adminToken, service: "elsewhere" })).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    expect(await postToken({ grant_type: "password", username: "x", password: registry.adminToken, service: "slipway" })).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    expect(await postToken({ ...password, password: registry.adminToken }, "application/json")).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    const admin = await postToken({ ...password, password: registry.adminToken, scope: "repository:any/repo:pull,push,delete" });
+    expect(admin).toMatchObject({ status: 200, body: { scope: "repository:any/repo:pull,push,delete" } });
   });
 });
 

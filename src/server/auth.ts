@@ -2,7 +2,10 @@
 // password of Basic auth) or a short-lived registry token from the token endpoint. The registry side speaks the
 // docker token protocol: a 401 carries `WWW-Authenticate: Bearer realm=…,service=…,scope=…`, the client fetches
 // GET <realm>?service=…&scope=… with Basic credentials (any username, an API token as password) and retries with
-// the token it gets, so `docker login`, `podman login` and `skopeo --creds` work unchanged.
+// the token it gets, so `docker login`, `podman login` and `skopeo --creds` work unchanged. The same endpoint takes
+// POST, distribution's OAuth2 flow (containerd and BuildKit use it): `grant_type=password` with an API token as the
+// password, and `grant_type=refresh_token` with a refresh token it issued for `access_type=offline`. A refresh token
+// lives as long as its API token: revoking the API token ends both.
 //
 // The admin token is created on first start and written to <data>/admin-token (mode 0600).
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -46,9 +49,19 @@ export interface AdminToken {
 type Grant = { type: string; name: string; actions: string[] };
 
 const KEY_NAME = "registry-token";
+/** Refresh tokens are signed with their own key, so neither kind of token can pass for the other. */
+const REFRESH_KEY_NAME = "registry-refresh-token";
+
+interface RefreshClaims {
+  sub: string;
+  tid: string;
+  svc: string;
+  iat: number;
+}
 
 export class Auth {
   private readonly key: Buffer;
+  private readonly refreshKey: Buffer;
   private readonly service: string;
   private readonly ttlSeconds: number;
   private readonly tokenPath: string;
@@ -59,13 +72,14 @@ export class Auth {
     private readonly settings: AuthSettings,
   ) {
     this.key = tokens.signingKey(KEY_NAME);
+    this.refreshKey = tokens.signingKey(REFRESH_KEY_NAME);
     this.service = settings.service ?? "slipway";
     this.ttlSeconds = settings.tokenTtlSeconds ?? 900;
     this.tokenPath = settings.tokenPath ?? "/v2/token";
     this.registry = {
       check: (request, access) => this.check(request, access),
       challenge: (request, access, error) => this.challenge(request, access, error),
-      tokenEndpoint: (request, reply) => this.tokenEndpoint(request, reply),
+      tokenEndpoint: (request, reply, form) => (form ? this.oauthTokenEndpoint(request, reply, form) : this.tokenEndpoint(request, reply)),
     };
   }
 
@@ -142,7 +156,69 @@ export class Auth {
     }
     const holder: Principal = principal ?? { subject: "anonymous", tokenId: null, kind: "anonymous", admin: false, scopes: ["repository:*:pull"] };
     const query = request.query as Record<string, string | string[] | undefined>;
-    const requested = ([] as string[]).concat(query.scope ?? []).flatMap((s) => s.split(" ")).filter(Boolean);
+    const issued = this.issue(holder, ([] as string[]).concat(query.scope ?? []));
+    return reply
+      .status(200)
+      .header("content-type", "application/json")
+      .header("cache-control", "no-store")
+      .send(JSON.stringify({ token: issued.token, access_token: issued.token, expires_in: this.ttlSeconds, issued_at: issued.issuedAt }));
+  }
+
+  /**
+   * POST <prefix>/token with an OAuth2 form (RFC 6749 §4.3 and §6, as distribution's spec/auth/oauth.md profiles
+   * them). Errors are RFC 6749's: 400 with `error` and `error_description`.
+   */
+  private async oauthTokenEndpoint(request: FastifyRequest, reply: FastifyReply, form: URLSearchParams): Promise<FastifyReply> {
+    const refuse = (error: string, description: string) =>
+      reply
+        .status(400)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .send(JSON.stringify({ error, error_description: description }));
+    if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(request.headers["content-type"] ?? "")) {
+      return refuse("invalid_request", "the token request must be a form (Content-Type: application/x-www-form-urlencoded)");
+    }
+    const service = form.get("service");
+    if (service !== this.service) return refuse("invalid_request", `service must be ${JSON.stringify(this.service)}, the service this registry's challenges name`);
+    if (!form.get("client_id")) return refuse("invalid_request", "client_id is required (any name for the client, for auditing)");
+    const grantType = form.get("grant_type");
+    let holder: Principal | null;
+    let refreshToken: string | undefined;
+    if (grantType === "password") {
+      const password = form.get("password");
+      if (!form.get("username") || !password) return refuse("invalid_request", "grant_type=password needs username (any) and password (a Slipway API token)");
+      holder = this.fromApiToken(password);
+      if (!holder) return refuse("invalid_grant", "the password is not a valid Slipway API token (expired, revoked or mistyped)");
+      if (form.get("access_type") === "offline") refreshToken = this.signRefresh(holder);
+    } else if (grantType === "refresh_token") {
+      const given = form.get("refresh_token");
+      if (!given) return refuse("invalid_request", "grant_type=refresh_token needs refresh_token");
+      holder = this.fromRefreshToken(given);
+      if (!holder) return refuse("invalid_grant", "the refresh token is not valid here (its API token was revoked, or another registry issued it)");
+      // A refresh grant hands back the same refresh token, never a new one.
+      refreshToken = given;
+    } else {
+      return refuse("unsupported_grant_type", `grant_type ${JSON.stringify(grantType ?? "")} is not supported; use password or refresh_token`);
+    }
+    const issued = this.issue(holder, form.getAll("scope"));
+    return reply
+      .status(200)
+      .header("content-type", "application/json")
+      .header("cache-control", "no-store")
+      .send(
+        JSON.stringify({
+          access_token: issued.token,
+          scope: issued.access.map((g) => `${g.type}:${g.name}:${g.actions.join(",")}`).join(" "),
+          expires_in: this.ttlSeconds,
+          issued_at: issued.issuedAt,
+          ...(refreshToken ? { refresh_token: refreshToken } : {}),
+        }),
+      );
+  }
+
+  /** A registry token for the scopes asked for (space-separated lists), cut down to what the holder may do. */
+  private issue(holder: Principal, scopes: string[]): { token: string; access: Grant[]; issuedAt: string } {
+    const requested = scopes.flatMap((s) => s.split(" ")).filter(Boolean);
     // Grant what was asked for, cut down to what the credential allows; the registry refuses the rest later.
     const access: Grant[] = [];
     for (const scope of requested) {
@@ -152,32 +228,26 @@ export class Auth {
       if (granted.length > 0) access.push({ type: wanted.type, name: wanted.name, actions: granted });
     }
     const now = Math.floor(Date.now() / 1000);
-    const token = this.sign({ sub: holder.subject, tid: holder.tokenId, access, iat: now, exp: now + this.ttlSeconds });
-    return reply
-      .status(200)
-      .header("content-type", "application/json")
-      .header("cache-control", "no-store")
-      .send(JSON.stringify({ token, access_token: token, expires_in: this.ttlSeconds, issued_at: new Date(now * 1000).toISOString() }));
+    const token = sign("swr", this.key, { sub: holder.subject, tid: holder.tokenId, access, iat: now, exp: now + this.ttlSeconds });
+    return { token, access, issuedAt: new Date(now * 1000).toISOString() };
   }
 
-  private sign(claims: { sub: string; tid: string | null; access: Grant[]; iat: number; exp: number }): string {
-    const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
-    const mac = createHmac("sha256", this.key).update(payload).digest("base64url");
-    return `swr.${payload}.${mac}`;
+  private signRefresh(holder: Principal): string {
+    const claims: RefreshClaims = { sub: holder.subject, tid: holder.tokenId!, svc: this.service, iat: Math.floor(Date.now() / 1000) };
+    return sign("swf", this.refreshKey, claims);
+  }
+
+  /** The API token a refresh token stands for, with its current scopes; null if invalid or the token is revoked. */
+  private fromRefreshToken(value: string): Principal | null {
+    const claims = verifySigned<RefreshClaims>(value, "swf", this.refreshKey);
+    if (!claims || claims.svc !== this.service || typeof claims.tid !== "string") return null;
+    const token = this.tokens.get(claims.tid);
+    return token && token.revokedAt === null ? principalOf(token) : null;
   }
 
   private fromRegistryToken(value: string): Principal | null {
-    const m = /^swr\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(value);
-    if (!m) return null;
-    const expected = createHmac("sha256", this.key).update(m[1]!).digest();
-    const given = Buffer.from(m[2]!, "base64url");
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-    let claims: { sub: string; tid: string | null; access: Grant[]; exp: number };
-    try {
-      claims = JSON.parse(Buffer.from(m[1]!, "base64url").toString("utf8")) as typeof claims;
-    } catch {
-      return null;
-    }
+    const claims = verifySigned<{ sub: string; tid: string | null; access: Grant[]; exp: number }>(value, "swr", this.key);
+    if (!claims) return null;
     if (claims.exp * 1000 < Date.now()) return null;
     // Revoking the API token ends the registry tokens issued for it, without waiting for them to expire.
     if (claims.tid !== null) {
@@ -191,6 +261,26 @@ export class Auth {
       admin: false,
       scopes: claims.access.map((g) => `${g.type}:${g.name}:${g.actions.join(",")}`),
     };
+  }
+}
+
+/** A signed token: `<prefix>.<base64url JSON claims>.<HMAC-SHA256 of the claims part>`. */
+function sign(prefix: string, key: Buffer, claims: object): string {
+  const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
+  return `${prefix}.${payload}.${createHmac("sha256", key).update(payload).digest("base64url")}`;
+}
+
+/** The claims of a token made by sign() with this prefix and key, or null when it is not one. */
+function verifySigned<T>(value: string, prefix: string, key: Buffer): T | null {
+  const m = new RegExp(`^${prefix}\\.([A-Za-z0-9_-]+)\\.([A-Za-z0-9_-]+)$`).exec(value);
+  if (!m) return null;
+  const expected = createHmac("sha256", key).update(m[1]!).digest();
+  const given = Buffer.from(m[2]!, "base64url");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  try {
+    return JSON.parse(Buffer.from(m[1]!, "base64url").toString("utf8")) as T;
+  } catch {
+    return null;
   }
 }
 
