@@ -16,6 +16,11 @@ export type AccessDecision =
 export interface RegistryAuth {
   /** Decides whether a request may have every access listed (an empty list: any authenticated caller). */
   check(request: FastifyRequest, access: Access[]): AccessDecision | Promise<AccessDecision>;
+  /**
+   * Which repositories the catalog shows this (already authorized) caller: those it may pull, or "all" (admin, or
+   * an API token its creator granted `registry:catalog:*`).
+   */
+  catalogFilter(request: FastifyRequest): "all" | ((repository: string) => boolean);
   /** The WWW-Authenticate header that points the client at the token endpoint for these grants. */
   challenge(request: FastifyRequest, access: Access[], error?: "invalid_token" | "insufficient_scope"): string;
   /**

@@ -1,6 +1,6 @@
-// Content discovery: tags of a repository, the catalog of repositories, and the referrers of a manifest. Each is
-// paged: `n` asks for a page size (cut to the registry's limit), `last` continues after an entry, and a Link header
-// with rel="next" is present exactly when more entries follow.
+// Content discovery: tags of a repository, the catalog of repositories (only those the caller may see), and the
+// referrers of a manifest. Each is paged: `n` asks for a page size (cut to the registry's limit), `last` continues
+// after an entry, and a Link header with rel="next" is present exactly when more entries follow.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Digest } from "../oci/digest.js";
 import { MediaType } from "../oci/media-types.js";
@@ -56,9 +56,26 @@ export async function listTags(ctx: RegistryContext, request: FastifyRequest, re
 
 export async function listCatalog(ctx: RegistryContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const page = pageOf(ctx, request);
-  const { items, more } = paged(page, (limit) => ctx.repos.listRepositories(limit, page.last));
+  const visible = ctx.auth.catalogFilter(request);
+  const { items, more } = paged(page, (limit) => (visible === "all" ? ctx.repos.listRepositories(limit, page.last) : visibleRepositories(ctx, visible, limit, page.last)));
   if (more) reply.header("link", nextLink(`${ctx.prefix}/_catalog`, page.n, items[items.length - 1]!));
   return json(reply, { repositories: items });
+}
+
+/** Up to `limit` repository names after `last` that pass `visible`, read from the index in batches. */
+function visibleRepositories(ctx: RegistryContext, visible: (repository: string) => boolean, limit: number, last: string | undefined): string[] {
+  const batchSize = Math.max(limit, 256);
+  const found: string[] = [];
+  for (let cursor = last; ; ) {
+    const batch = ctx.repos.listRepositories(batchSize, cursor);
+    for (const name of batch) {
+      if (!visible(name)) continue;
+      found.push(name);
+      if (found.length === limit) return found;
+    }
+    if (batch.length < batchSize) return found;
+    cursor = batch[batch.length - 1];
+  }
 }
 
 export async function listReferrers(ctx: RegistryContext, request: FastifyRequest, reply: FastifyReply, name: string, subject: Digest): Promise<FastifyReply> {

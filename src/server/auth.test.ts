@@ -87,7 +87,11 @@ describe("docker token flow", () => {
     const { token } = registry.tokens.create("ci", ["repository:team/*:push"]);
     const issued = await tokenFor(token, ["repository:team/app:pull,push", "repository:other/app:pull,push", "registry:catalog:*"]);
     const parsed = JSON.parse(Buffer.from(issued.token!.split(".")[1]!, "base64url").toString()) as { access: unknown[] };
-    expect(parsed.access).toEqual([{ type: "repository", name: "team/app", actions: ["pull", "push"] }]);
+    // The catalog is granted to every API token: it lists only what the token may pull.
+    expect(parsed.access).toEqual([
+      { type: "repository", name: "team/app", actions: ["pull", "push"] },
+      { type: "registry", name: "catalog", actions: ["*"] },
+    ]);
     const viaRegistryToken = sender(`Bearer ${issued.token}`);
     expect((await viaRegistryToken({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(200);
     expect((await viaRegistryToken({ method: "GET", path: "/v2/other/app/manifests/v1" })).status).toBe(401);
@@ -97,7 +101,9 @@ describe("docker token flow", () => {
     const denied = await direct({ method: "DELETE", path: "/v2/team/app/manifests/v1" });
     expect(denied.status).toBe(403);
     expect((denied.json() as { errors: Array<{ code: string }> }).errors[0]!.code).toBe("DENIED");
-    expect((await direct({ method: "GET", path: "/v2/_catalog" })).status).toBe(403);
+    const catalog = await direct({ method: "GET", path: "/v2/_catalog" });
+    expect(catalog.status).toBe(200);
+    expect(catalog.json()).toEqual({ repositories: ["team/app"] });
     // Revoking the API token ends the registry tokens issued for it.
     registry.tokens.revoke(registry.tokens.verify(token)!.id);
     expect((await viaRegistryToken({ method: "GET", path: "/v2/team/app/manifests/v1" })).status).toBe(401);
@@ -168,6 +174,61 @@ describe("OAuth2 token endpoint (POST)", () => {
     expect(await postToken({ ...password, password: registry.adminToken }, "application/json")).toMatchObject({ status: 400, body: { error: "invalid_request" } });
     const admin = await postToken({ ...password, password: registry.adminToken, scope: "repository:any/repo:pull,push,delete" });
     expect(admin).toMatchObject({ status: 200, body: { scope: "repository:any/repo:pull,push,delete" } });
+  });
+});
+
+describe("catalog", () => {
+  const repositories = ["alpha/x", "team/app", "team/lib", "zeta/y"];
+  async function pushAll(): Promise<void> {
+    for (const repo of repositories) await pushImage(sender(registry.bearer), repo, "v1", sampleImage(`catalog-${repo}`, 1));
+  }
+  const list = async (send: Send, path = "/v2/_catalog") => {
+    const res = await send({ method: "GET", path });
+    return { status: res.status, repositories: res.status === 200 ? (res.json() as { repositories: string[] }).repositories : undefined, link: res.headers.link };
+  };
+
+  it("lists only the repositories the caller's token may pull, paged over what it may see; admin sees all", async () => {
+    registry = await openRegistry();
+    await pushAll();
+    expect(await list(sender(registry.bearer))).toMatchObject({ status: 200, repositories });
+
+    const team = sender(`Bearer ${registry.tokens.create("team", ["repository:team/*:pull"]).token}`);
+    expect(await list(team)).toMatchObject({ status: 200, repositories: ["team/app", "team/lib"] });
+    const first = await list(team, "/v2/_catalog?n=1");
+    expect(first).toMatchObject({ repositories: ["team/app"], link: '</v2/_catalog?n=1&last=team%2Fapp>; rel="next"' });
+    // zeta/y follows team/lib in the index, but this token cannot see it: no link to an empty page.
+    const second = await list(team, "/v2/_catalog?n=1&last=team%2Fapp");
+    expect(second).toMatchObject({ repositories: ["team/lib"], link: undefined });
+
+    const pusher = sender(`Bearer ${registry.tokens.create("pusher", ["repository:zeta/y:push"]).token}`);
+    expect((await list(pusher)).repositories).toEqual(["zeta/y"]);
+    const stranger = sender(`Bearer ${registry.tokens.create("stranger", ["repository:nobody/*:pull"]).token}`);
+    expect(await list(stranger)).toMatchObject({ status: 200, repositories: [], link: undefined });
+    // A token its creator granted the catalog itself lists every repository.
+    const lister = sender(`Bearer ${registry.tokens.create("lister", ["registry:catalog:*"]).token}`);
+    expect((await list(lister)).repositories).toEqual(repositories);
+  });
+
+  it("through the docker token flow: a registry token for the catalog lists what its API token may pull", async () => {
+    registry = await openRegistry();
+    await pushAll();
+    const anonymous = await sender()({ method: "GET", path: "/v2/_catalog" });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers["www-authenticate"]).toContain('scope="registry:catalog:*"');
+
+    const { token, record } = registry.tokens.create("team", ["repository:team/*:pull"]);
+    const forCatalog = await tokenFor(token, ["registry:catalog:*"]);
+    const viaCatalogToken = sender(`Bearer ${forCatalog.token}`);
+    expect((await list(viaCatalogToken)).repositories).toEqual(["team/app", "team/lib"]);
+
+    // A registry token issued for a repository alone is sent back for one that names the catalog.
+    const forRepo = await tokenFor(token, ["repository:team/app:pull"]);
+    const refused = await sender(`Bearer ${forRepo.token}`)({ method: "GET", path: "/v2/_catalog" });
+    expect(refused.status).toBe(401);
+    expect(refused.headers["www-authenticate"]).toContain('scope="registry:catalog:*",error="insufficient_scope"');
+
+    registry.tokens.revoke(record.id);
+    expect((await list(viaCatalogToken)).status).toBe(401);
   });
 });
 

@@ -79,6 +79,7 @@ export class Auth {
     this.registry = {
       check: (request, access) => this.check(request, access),
       challenge: (request, access, error) => this.challenge(request, access, error),
+      catalogFilter: (request) => this.catalogFilter(request),
       tokenEndpoint: (request, reply, form) => (form ? this.oauthTokenEndpoint(request, reply, form) : this.tokenEndpoint(request, reply)),
     };
   }
@@ -106,11 +107,32 @@ export class Auth {
     return bearer ? this.fromApiToken(bearer) : null;
   }
 
-  /** Whether a principal may do every access listed. */
+  /**
+   * Whether a principal may do every access listed. Every API token may read the catalog, which shows it only the
+   * repositories it may pull (catalogFilter); a registry token needs the catalog in its grants, as it asked for.
+   */
   allows(principal: Principal, access: Access[]): boolean {
     if (principal.admin) return true;
     const grants = principal.scopes.map(parseGrant).filter((g): g is Grant => g !== null);
-    return access.every((a) => a.actions.every((action) => grants.some((g) => grantCovers(g, a, action))));
+    return access.every(
+      (a) => (a.type === "registry" && principal.kind === "api-token") || a.actions.every((action) => grants.some((g) => grantCovers(g, a, action))),
+    );
+  }
+
+  /** The catalog a caller sees: judged by the API token behind its credential, since a registry token asked only for the catalog. */
+  private catalogFilter(request: FastifyRequest): "all" | ((repository: string) => boolean) {
+    const principal = this.authenticate(request.headers.authorization);
+    const holder = principal === null || principal === "invalid" ? null : this.apiTokenBehind(principal);
+    if (!holder) return () => false;
+    if (holder.admin || holder.scopes.includes("registry:catalog:*")) return "all";
+    return (repository) => this.allows(holder, [{ type: "repository", name: repository, actions: ["pull"] }]);
+  }
+
+  /** A registry token stands for the API token it was issued for (null for anonymous or revoked ones). */
+  private apiTokenBehind(principal: Principal): Principal | null {
+    if (principal.kind !== "registry-token") return principal.kind === "api-token" ? principal : null;
+    const token = principal.tokenId === null ? null : this.tokens.get(principal.tokenId);
+    return token && token.revokedAt === null ? principalOf(token) : null;
   }
 
   private fromApiToken(secret: string): Principal | null {

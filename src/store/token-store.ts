@@ -5,7 +5,8 @@
 //   admin                               everything, on /api/v1 and /v2
 //   repository:<pattern>:<actions>      pull, push, delete or * on matching repositories; <pattern> is a name, or a
 //                                       prefix ending in "*" ("myapp/*", "*"). push includes pull.
-//   registry:catalog:*                  the registry's repository list
+//   registry:catalog:*                  every repository in the registry's catalog (any token may read the catalog,
+//                                       which without this scope lists only the repositories the token may pull)
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { InvalidError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
