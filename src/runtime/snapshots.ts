@@ -4,19 +4,17 @@
 //   <data>/snapshots/<hex>/        one layer's files, whiteouts in overlayfs form
 //   <data>/snapshots/.tmp-<id>/    an unpack in progress (renamed into place when verified, swept at start)
 //   <data>/snapshots/.empty/       the lower of an image with no layers
-import { execFile } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { newId } from "../core/ids.js";
 import { parseDigest, type Digest } from "../oci/digest.js";
 import { unpackLayer } from "../oci/layer-reader.js";
+import { hostCommand, type HostCommandError } from "./host-commands.js";
 import { layerCompression } from "../oci/media-types.js";
 import type { Descriptor } from "../oci/manifest.js";
 import type { BlobRead } from "../store/blob-store.js";
 
-const execFileP = promisify(execFile);
 
 export interface LayerRef extends Descriptor {
   diffId: Digest;
@@ -131,7 +129,7 @@ export async function mountOverlay(snapshots: SnapshotStore, lowers: Digest[], d
     // upper dir is packed or thrown away right after, and a crash discards it either way.
     "volatile",
   ].join(",");
-  await execFileP("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: snapshots.root });
+  await hostCommand("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: snapshots.root });
   let mounted = true;
   return {
     merged,
@@ -139,8 +137,8 @@ export async function mountOverlay(snapshots: SnapshotStore, lowers: Digest[], d
     async unmount() {
       if (!mounted) return;
       mounted = false;
-      await execFileP("umount", [merged]).catch(async () => {
-        await execFileP("umount", ["-l", merged]);
+      await hostCommand("umount", [merged]).catch(async () => {
+        await hostCommand("umount", ["-l", merged]);
       });
       await rm(work, { recursive: true, force: true });
     },
@@ -154,11 +152,10 @@ export async function opaqueDirs(dir: string): Promise<Set<string>> {
   if (!readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory())) return out;
   let stdout = "";
   try {
-    ({ stdout } = await execFileP("getfattr", ["-R", "-P", "--absolute-names", "-m", "^trusted\\.overlay\\.opaque$", "-d", dir], {
-      maxBuffer: 64 * 1024 * 1024,
-    }));
+    stdout = await hostCommand("getfattr", ["-R", "-P", "--absolute-names", "-m", "^trusted\\.overlay\\.opaque$", "-d", dir]);
   } catch (err) {
-    stdout = (err as { stdout?: string }).stdout ?? "";
+    // getfattr exits 1 when some file has no such attribute; what it printed still counts.
+    stdout = (err as HostCommandError).output ?? "";
   }
   let current: string | null = null;
   for (const line of stdout.split("\n")) {
@@ -185,7 +182,7 @@ export async function sweepMounts(root: string): Promise<number> {
     .map((p) => p.replace(/\\040/g, " "))
     .filter((p) => p.startsWith(root + "/"))
     .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await execFileP("umount", ["-l", m]).catch(() => undefined);
+  for (const m of mounts) await hostCommand("umount", ["-l", m]).catch(() => undefined);
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   return mounts.length;
