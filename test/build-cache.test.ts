@@ -226,6 +226,27 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(otherAgain.digest).toBe(cached.digest);
   });
 
+  it("stores a batch of small blobs, and refuses a batch with a wrong digest or a short body, storing none of it", async () => {
+    const blobs = ["one", "two", "three"].map((t) => Buffer.from(`batch ${t} ${Math.random()}`)).map((data) => ({ digest: sha256(data), data }));
+    await client.putBlobs(blobs);
+    expect(await client.missingBlobs(blobs.map((b) => b.digest))).toEqual([]);
+
+    const fresh = ["four", "five"].map((t) => Buffer.from(`batch ${t} ${Math.random()}`)).map((data) => ({ digest: sha256(data), data }));
+    const lying = [fresh[0]!, { digest: fresh[1]!.digest, data: Buffer.from("something else entirely") }];
+    await expect(client.putBlobs(lying)).rejects.toThrow(/blob batch: blob 1 is sha256:[0-9a-f]{64}, not sha256:[0-9a-f]{64}; nothing was stored/);
+    expect(await client.missingBlobs(fresh.map((b) => b.digest))).toEqual(fresh.map((b) => b.digest));
+
+    const head = Buffer.from(`${JSON.stringify({ blobs: fresh.map((b) => ({ digest: b.digest, size: b.data.length })) })}\n`);
+    const res = await fetch(`${server.url}/api/v1/blobs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
+      body: Buffer.concat([head, fresh[0]!.data, fresh[1]!.data.subarray(0, 3)]),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/blob 1 .* needs \d+ bytes, but the body ends 3 bytes later/);
+    expect(await client.missingBlobs(fresh.map((b) => b.digest))).toEqual(fresh.map((b) => b.digest));
+  });
+
   it("refuses a hostile COPY tree that writes through its own symlink, touching nothing outside", async () => {
     const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
     const data = Buffer.from("owned\n");

@@ -98,6 +98,17 @@ export class Client {
     await readJson(res);
   }
 
+  /** Uploads many small blobs in one request (each is verified by the server before any is stored). */
+  async putBlobs(blobs: Array<{ digest: Digest; data: Uint8Array }>): Promise<void> {
+    const head = Buffer.from(`${JSON.stringify({ blobs: blobs.map((b) => ({ digest: b.digest, size: b.data.length })) })}\n`);
+    const res = await this.fetch("/api/v1/blobs", {
+      method: "POST",
+      body: Buffer.concat([head, ...blobs.map((b) => b.data)]),
+      headers: { "content-type": "application/octet-stream" },
+    });
+    await readJson(res);
+  }
+
   /** Starts a deploy and yields its progress events; the last item is the result (or an error is thrown). */
   deploy(request: unknown): AsyncGenerator<StreamItem> {
     return this.stream("/api/v1/deploy", request);

@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { canonicalJson } from "../core/canonical-json.js";
 import type { ImageSpec, Step } from "../core/schemas.js";
-import { sha256 } from "../oci/digest.js";
+import { sha256, type Digest } from "../oci/digest.js";
 import type { App } from "./app.js";
 import { bundleHandler, fileTree, readVerified, type Blob } from "./bundle.js";
 import type { Client, StreamItem } from "./client.js";
@@ -147,12 +147,39 @@ async function gitSource(dir: string): Promise<{ gitCommit?: string; dirty?: boo
   }
 }
 
-/** Uploads the blobs the server does not have yet (content-addressed, so each at most once). */
+/** Blobs up to this size travel in batches of up to BATCH_BYTES; larger ones alone. */
+const SMALL_BLOB = 1 << 20;
+const BATCH_BYTES = 16 << 20;
+
+/**
+ * Uploads the blobs the server does not have yet (content-addressed, so each at most once). Small ones go many to
+ * a request: a deploy's copied files are mostly small, and a request each cost more than the bytes.
+ */
 export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number> {
   const unique = new Map(blobs.map((b) => [b.digest, b]));
   const missing = await client.missingBlobs([...unique.keys()]);
-  for (let i = 0; i < missing.length; i += 8) {
-    await Promise.all(missing.slice(i, i + 8).map((d) => client.putBlob(d, unique.get(d)!.read())));
+  const large: Array<{ digest: Digest; data: Buffer }> = [];
+  let batch: Array<{ digest: Digest; data: Buffer }> = [];
+  let batchBytes = 0;
+  const sends: Array<Promise<void>> = [];
+  for (const digest of missing) {
+    const data = unique.get(digest)!.read();
+    if (data.length > SMALL_BLOB) {
+      large.push({ digest, data });
+      continue;
+    }
+    batch.push({ digest, data });
+    batchBytes += data.length;
+    if (batchBytes >= BATCH_BYTES) {
+      sends.push(client.putBlobs(batch));
+      batch = [];
+      batchBytes = 0;
+    }
+  }
+  if (batch.length > 0) sends.push(client.putBlobs(batch));
+  await Promise.all(sends);
+  for (let i = 0; i < large.length; i += 4) {
+    await Promise.all(large.slice(i, i + 4).map((b) => client.putBlob(b.digest, b.data)));
   }
   return missing.length;
 }
