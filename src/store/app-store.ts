@@ -46,63 +46,63 @@ export class AppStore {
   constructor(readonly meta: MetadataStore) {}
 
   ensureApp(app: string): void {
-    this.meta.db.prepare("INSERT OR IGNORE INTO apps (name, created_at) VALUES (?, ?)").run(app, Date.now());
+    this.meta.statement("INSERT OR IGNORE INTO apps (name, created_at) VALUES (?, ?)").run(app, Date.now());
   }
 
   appExists(app: string): boolean {
-    return this.meta.db.prepare("SELECT 1 FROM apps WHERE name = ?").get(app) !== undefined;
+    return this.meta.statement("SELECT 1 FROM apps WHERE name = ?").get(app) !== undefined;
   }
 
   listApps(): string[] {
-    return (this.meta.db.prepare("SELECT name FROM apps ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+    return (this.meta.statement("SELECT name FROM apps ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
   }
 
   insertVersion(app: string, releaseDigest: string, content: string, createdBy: string): VersionRow {
-    const row = this.meta.db.prepare("SELECT COALESCE(MAX(number), 0) + 1 AS next FROM versions WHERE app = ?").get(app) as { next: number };
+    const row = this.meta.statement("SELECT COALESCE(MAX(number), 0) + 1 AS next FROM versions WHERE app = ?").get(app) as { next: number };
     const createdAt = Date.now();
-    this.meta.db
-      .prepare("INSERT INTO versions (app, number, release_digest, content, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    this.meta
+      .statement("INSERT INTO versions (app, number, release_digest, content, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)")
       .run(app, row.next, releaseDigest, content, createdBy, createdAt);
     return { app, number: row.next, releaseDigest, content, createdBy, createdAt };
   }
 
   version(app: string, number: number): VersionRow | null {
-    const r = this.meta.db.prepare("SELECT * FROM versions WHERE app = ? AND number = ?").get(app, number) as RawVersion | undefined;
+    const r = this.meta.statement("SELECT * FROM versions WHERE app = ? AND number = ?").get(app, number) as RawVersion | undefined;
     return r ? toVersion(r) : null;
   }
 
   /** The newest version of an app with this content, if any. */
   versionByReleaseDigest(app: string, releaseDigest: string): VersionRow | null {
-    const r = this.meta.db
-      .prepare("SELECT * FROM versions WHERE app = ? AND release_digest = ? ORDER BY number DESC LIMIT 1")
+    const r = this.meta
+      .statement("SELECT * FROM versions WHERE app = ? AND release_digest = ? ORDER BY number DESC LIMIT 1")
       .get(app, releaseDigest) as RawVersion | undefined;
     return r ? toVersion(r) : null;
   }
 
   listVersions(app: string): VersionRow[] {
-    return (this.meta.db.prepare("SELECT * FROM versions WHERE app = ? ORDER BY number").all(app) as RawVersion[]).map(toVersion);
+    return (this.meta.statement("SELECT * FROM versions WHERE app = ? ORDER BY number").all(app) as RawVersion[]).map(toVersion);
   }
 
   /** The versions of an app whose content names this digest (an image, say), oldest first. */
   versionsNaming(app: string, digest: string): number[] {
-    const rows = this.meta.db
-      .prepare("SELECT number FROM versions WHERE app = ? AND instr(content, ?) > 0 ORDER BY number")
+    const rows = this.meta
+      .statement("SELECT number FROM versions WHERE app = ? AND instr(content, ?) > 0 ORDER BY number")
       .all(app, `"${digest}"`) as Array<{ number: number }>;
     return rows.map((r) => r.number);
   }
 
   /** Every version's content, for garbage collection roots. */
   allVersionContents(): string[] {
-    return (this.meta.db.prepare("SELECT content FROM versions").all() as Array<{ content: string }>).map((r) => r.content);
+    return (this.meta.statement("SELECT content FROM versions").all() as Array<{ content: string }>).map((r) => r.content);
   }
 
   deployment(app: string, name: string): DeploymentRow | null {
-    const r = this.meta.db.prepare("SELECT * FROM deployments WHERE app = ? AND name = ?").get(app, name) as RawDeployment | undefined;
+    const r = this.meta.statement("SELECT * FROM deployments WHERE app = ? AND name = ?").get(app, name) as RawDeployment | undefined;
     return r ? toDeployment(r) : null;
   }
 
   listDeployments(app: string): DeploymentRow[] {
-    return (this.meta.db.prepare("SELECT * FROM deployments WHERE app = ? ORDER BY name").all(app) as RawDeployment[]).map(toDeployment);
+    return (this.meta.statement("SELECT * FROM deployments WHERE app = ? ORDER BY name").all(app) as RawDeployment[]).map(toDeployment);
   }
 
   /**
@@ -113,20 +113,20 @@ export class AppStore {
     const now = Date.now();
     const split = traffic ? JSON.stringify(traffic) : null;
     if (expectedRevision === 0) {
-      const r = this.meta.db
-        .prepare("INSERT OR IGNORE INTO deployments (app, name, version, traffic, revision, updated_at) VALUES (?, ?, ?, ?, 1, ?)")
+      const r = this.meta
+        .statement("INSERT OR IGNORE INTO deployments (app, name, version, traffic, revision, updated_at) VALUES (?, ?, ?, ?, 1, ?)")
         .run(app, name, version, split, now);
       return r.changes === 1 ? 1 : null;
     }
-    const r = this.meta.db
-      .prepare("UPDATE deployments SET version = ?, traffic = ?, revision = revision + 1, updated_at = ? WHERE app = ? AND name = ? AND revision = ?")
+    const r = this.meta
+      .statement("UPDATE deployments SET version = ?, traffic = ?, revision = revision + 1, updated_at = ? WHERE app = ? AND name = ? AND revision = ?")
       .run(version, split, now, app, name, expectedRevision);
     return r.changes === 1 ? expectedRevision + 1 : null;
   }
 
   appendHistory(h: Omit<HistoryRow, "id">): void {
-    this.meta.db
-      .prepare(
+    this.meta
+      .statement(
         "INSERT INTO deployment_history (app, deployment, revision, from_version, to_version, from_traffic, to_traffic, reason, actor, at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       )
       .run(h.app, h.deployment, h.revision, h.fromVersion, h.toVersion, splitJson(h.fromTraffic), splitJson(h.toTraffic), h.reason, h.actor, h.at, h.note);
@@ -135,8 +135,8 @@ export class AppStore {
   history(app: string, deployment?: string): HistoryRow[] {
     const rows = (
       deployment
-        ? this.meta.db.prepare("SELECT * FROM deployment_history WHERE app = ? AND deployment = ? ORDER BY id").all(app, deployment)
-        : this.meta.db.prepare("SELECT * FROM deployment_history WHERE app = ? ORDER BY id").all(app)
+        ? this.meta.statement("SELECT * FROM deployment_history WHERE app = ? AND deployment = ? ORDER BY id").all(app, deployment)
+        : this.meta.statement("SELECT * FROM deployment_history WHERE app = ? ORDER BY id").all(app)
     ) as RawHistory[];
     return rows.map((r) => ({
       id: r.id,

@@ -6,16 +6,16 @@ export class CacheIndex {
   constructor(private readonly meta: MetadataStore) {}
 
   get<T>(key: string): T | null {
-    const row = this.meta.db.prepare("SELECT result FROM build_cache WHERE key = ?").get(key) as { result: string } | undefined;
+    const row = this.meta.statement("SELECT result FROM build_cache WHERE key = ?").get(key) as { result: string } | undefined;
     if (!row) return null;
-    this.meta.db.prepare("UPDATE build_cache SET used_at = ? WHERE key = ?").run(Date.now(), key);
+    this.meta.statement("UPDATE build_cache SET used_at = ? WHERE key = ?").run(Date.now(), key);
     return JSON.parse(row.result) as T;
   }
 
   put(key: string, result: unknown): void {
     const now = Date.now();
-    this.meta.db
-      .prepare(
+    this.meta
+      .statement(
         `INSERT INTO build_cache (key, result, created_at, used_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET result = excluded.result, used_at = excluded.used_at`,
       )
@@ -33,7 +33,7 @@ export class CacheIndex {
 
   /** The inputs each step of an image had at its last build. */
   lastBuild(image: string): Array<{ step: number; key: string; inputs: unknown }> {
-    const rows = this.meta.db.prepare("SELECT step, key, inputs FROM build_records WHERE image = ? ORDER BY step").all(image) as Array<{
+    const rows = this.meta.statement("SELECT step, key, inputs FROM build_records WHERE image = ? ORDER BY step").all(image) as Array<{
       step: number;
       key: string;
       inputs: string;
@@ -43,8 +43,8 @@ export class CacheIndex {
 
   recordBuild(image: string, steps: Array<{ key: string; inputs: unknown }>): void {
     this.meta.tx(() => {
-      this.meta.db.prepare("DELETE FROM build_records WHERE image = ?").run(image);
-      const insert = this.meta.db.prepare("INSERT INTO build_records (image, step, key, inputs, built_at) VALUES (?, ?, ?, ?, ?)");
+      this.meta.statement("DELETE FROM build_records WHERE image = ?").run(image);
+      const insert = this.meta.statement("INSERT INTO build_records (image, step, key, inputs, built_at) VALUES (?, ?, ?, ?, ?)");
       const now = Date.now();
       steps.forEach((s, i) => insert.run(image, i, s.key, JSON.stringify(s.inputs), now));
     });

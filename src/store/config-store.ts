@@ -26,23 +26,23 @@ export class ConfigStore {
   constructor(readonly meta: MetadataStore) {}
 
   insert(r: Omit<ConfigRevisionRow, "revision">): ConfigRevisionRow {
-    const next = this.meta.db.prepare("SELECT COALESCE(MAX(revision), 0) + 1 AS n FROM config_revisions WHERE app = ?").get(r.app) as { n: number };
-    this.meta.db
-      .prepare("INSERT INTO config_revisions (app, revision, deployment, parent, entries, changes, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    const next = this.meta.statement("SELECT COALESCE(MAX(revision), 0) + 1 AS n FROM config_revisions WHERE app = ?").get(r.app) as { n: number };
+    this.meta
+      .statement("INSERT INTO config_revisions (app, revision, deployment, parent, entries, changes, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .run(r.app, next.n, r.deployment, r.parent, JSON.stringify(r.entries), JSON.stringify(r.changes), r.actor, r.at);
     return { ...r, revision: next.n };
   }
 
   get(app: string, revision: number): ConfigRevisionRow | null {
-    const r = this.meta.db.prepare("SELECT * FROM config_revisions WHERE app = ? AND revision = ?").get(app, revision) as Raw | undefined;
+    const r = this.meta.statement("SELECT * FROM config_revisions WHERE app = ? AND revision = ?").get(app, revision) as Raw | undefined;
     return r ? toRow(r) : null;
   }
 
   list(app: string, deployment?: string): ConfigRevisionRow[] {
     const rows = (
       deployment
-        ? this.meta.db.prepare("SELECT * FROM config_revisions WHERE app = ? AND deployment = ? ORDER BY revision").all(app, deployment)
-        : this.meta.db.prepare("SELECT * FROM config_revisions WHERE app = ? ORDER BY revision").all(app)
+        ? this.meta.statement("SELECT * FROM config_revisions WHERE app = ? AND deployment = ? ORDER BY revision").all(app, deployment)
+        : this.meta.statement("SELECT * FROM config_revisions WHERE app = ? ORDER BY revision").all(app)
     ) as Raw[];
     return rows.map(toRow);
   }

@@ -22,15 +22,15 @@ export class DeployStore {
   constructor(readonly meta: MetadataStore) {}
 
   insert(r: Omit<DeployRow, "updatedAt" | "status" | "version" | "error">): void {
-    this.meta.db
-      .prepare("INSERT INTO deploys (id, app, deployment, promote, status, version, error, actor, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?)")
+    this.meta
+      .statement("INSERT INTO deploys (id, app, deployment, promote, status, version, error, actor, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', NULL, NULL, ?, ?, ?)")
       .run(r.id, r.app, r.deployment, r.promote ? 1 : 0, r.actor, r.createdAt, r.createdAt);
   }
 
   /** Moves a deploy to a new status only from an unfinished one; false when it had already ended. */
   update(id: string, status: DeployStatus, fields: { version?: number | null; error?: string | null } = {}): boolean {
-    const r = this.meta.db
-      .prepare(
+    const r = this.meta
+      .statement(
         `UPDATE deploys SET status = ?, version = COALESCE(?, version), error = COALESCE(?, error), updated_at = ?
          WHERE id = ? AND status IN (${UNFINISHED.map(() => "?").join(", ")})`,
       )
@@ -39,16 +39,16 @@ export class DeployStore {
   }
 
   get(id: string): DeployRow | null {
-    const r = this.meta.db.prepare("SELECT * FROM deploys WHERE id = ?").get(id) as Raw | undefined;
+    const r = this.meta.statement("SELECT * FROM deploys WHERE id = ?").get(id) as Raw | undefined;
     return r ? toRow(r) : null;
   }
 
   recent(app: string, limit: number): DeployRow[] {
-    return (this.meta.db.prepare("SELECT * FROM deploys WHERE app = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").all(app, limit) as Raw[]).map(toRow);
+    return (this.meta.statement("SELECT * FROM deploys WHERE app = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").all(app, limit) as Raw[]).map(toRow);
   }
 
   unfinished(): DeployRow[] {
-    return (this.meta.db.prepare(`SELECT * FROM deploys WHERE status IN (${UNFINISHED.map(() => "?").join(", ")})`).all(...UNFINISHED) as Raw[]).map(toRow);
+    return (this.meta.statement(`SELECT * FROM deploys WHERE status IN (${UNFINISHED.map(() => "?").join(", ")})`).all(...UNFINISHED) as Raw[]).map(toRow);
   }
 }
 

@@ -52,12 +52,12 @@ export class EventStore {
   constructor(readonly meta: MetadataStore) {}
 
   insertEvent(e: Omit<EventRow, "seq">): EventRow {
-    const r = this.meta.db.prepare("INSERT INTO events (id, type, app, body, at) VALUES (?, ?, ?, ?, ?)").run(e.id, e.type, e.app, e.body, e.at);
+    const r = this.meta.statement("INSERT INTO events (id, type, app, body, at) VALUES (?, ?, ?, ?, ?)").run(e.id, e.type, e.app, e.body, e.at);
     return { ...e, seq: Number(r.lastInsertRowid) };
   }
 
   event(id: string): EventRow | null {
-    return (this.meta.db.prepare("SELECT * FROM events WHERE id = ?").get(id) as EventRow | undefined) ?? null;
+    return (this.meta.statement("SELECT * FROM events WHERE id = ?").get(id) as EventRow | undefined) ?? null;
   }
 
   listEvents(filter: { app?: string; afterSeq?: number; types?: string[]; limit: number }): EventRow[] {
@@ -72,59 +72,59 @@ export class EventStore {
       args.push(...filter.types);
     }
     args.push(filter.limit);
-    return this.meta.db.prepare(`SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`).all(...args) as EventRow[];
+    return this.meta.statement(`SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`).all(...args) as EventRow[];
   }
 
   insertWebhook(w: WebhookRow): void {
-    this.meta.db
-      .prepare("INSERT INTO webhooks (id, url, app, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    this.meta
+      .statement("INSERT INTO webhooks (id, url, app, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
       .run(w.id, w.url, w.app, JSON.stringify(w.events), w.sealedSecret, w.createdBy, w.createdAt);
   }
 
   webhook(id: string): WebhookRow | null {
-    const r = this.meta.db.prepare("SELECT * FROM webhooks WHERE id = ? AND removed_at IS NULL").get(id) as RawWebhook | undefined;
+    const r = this.meta.statement("SELECT * FROM webhooks WHERE id = ? AND removed_at IS NULL").get(id) as RawWebhook | undefined;
     return r ? toWebhook(r) : null;
   }
 
   listWebhooks(): WebhookRow[] {
-    return (this.meta.db.prepare("SELECT * FROM webhooks WHERE removed_at IS NULL ORDER BY created_at, id").all() as RawWebhook[]).map(toWebhook);
+    return (this.meta.statement("SELECT * FROM webhooks WHERE removed_at IS NULL ORDER BY created_at, id").all() as RawWebhook[]).map(toWebhook);
   }
 
   /** Marks a webhook removed; its pending deliveries are dropped, its log stays. */
   removeWebhook(id: string, at: number): boolean {
     return this.meta.tx(() => {
-      const r = this.meta.db.prepare("UPDATE webhooks SET removed_at = ? WHERE id = ? AND removed_at IS NULL").run(at, id);
+      const r = this.meta.statement("UPDATE webhooks SET removed_at = ? WHERE id = ? AND removed_at IS NULL").run(at, id);
       if (r.changes !== 1) return false;
-      this.meta.db
-        .prepare("UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook removed' WHERE webhook = ? AND status = 'pending'")
+      this.meta
+        .statement("UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook removed' WHERE webhook = ? AND status = 'pending'")
         .run(id);
       return true;
     });
   }
 
   insertDelivery(d: Pick<DeliveryRow, "id" | "webhook" | "event" | "nextAt" | "createdAt">): void {
-    this.meta.db
-      .prepare("INSERT OR IGNORE INTO webhook_deliveries (id, webhook, event, status, attempts, next_at, created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)")
+    this.meta
+      .statement("INSERT OR IGNORE INTO webhook_deliveries (id, webhook, event, status, attempts, next_at, created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)")
       .run(d.id, d.webhook, d.event, d.nextAt, d.createdAt);
   }
 
   /** Pending deliveries due at `now`, oldest first. */
   dueDeliveries(now: number, limit: number): DeliveryRow[] {
     return (
-      this.meta.db
-        .prepare("SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, created_at LIMIT ?")
+      this.meta
+        .statement("SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, created_at LIMIT ?")
         .all(now, limit) as RawDelivery[]
     ).map(toDelivery);
   }
 
   /** When the next pending delivery falls due, or null when none is pending. */
   nextDueAt(): number | null {
-    const r = this.meta.db.prepare("SELECT MIN(next_at) AS at FROM webhook_deliveries WHERE status = 'pending'").get() as { at: number | null };
+    const r = this.meta.statement("SELECT MIN(next_at) AS at FROM webhook_deliveries WHERE status = 'pending'").get() as { at: number | null };
     return r.at;
   }
 
   delivery(id: string): DeliveryRow | null {
-    const r = this.meta.db.prepare("SELECT * FROM webhook_deliveries WHERE id = ?").get(id) as RawDelivery | undefined;
+    const r = this.meta.statement("SELECT * FROM webhook_deliveries WHERE id = ?").get(id) as RawDelivery | undefined;
     return r ? toDelivery(r) : null;
   }
 
@@ -141,7 +141,7 @@ export class EventStore {
     }
     args.push(filter.limit);
     const sql = `SELECT * FROM webhook_deliveries ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC LIMIT ?`;
-    return (this.meta.db.prepare(sql).all(...args) as RawDelivery[]).map(toDelivery);
+    return (this.meta.statement(sql).all(...args) as RawDelivery[]).map(toDelivery);
   }
 
   /**
@@ -150,15 +150,15 @@ export class EventStore {
    */
   recordAttempt(a: AttemptRow, next: { status: DeliveryStatus; nextAt: number }): boolean {
     return this.meta.tx(() => {
-      const r = this.meta.db
-        .prepare(
+      const r = this.meta
+        .statement(
           `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, last_error = ?, delivered_at = ?
            WHERE id = ? AND attempts = ? AND status = 'pending'`,
         )
         .run(next.status, a.attempt, next.nextAt, a.status, a.error, next.status === "delivered" ? a.at : null, a.delivery, a.attempt - 1);
       if (r.changes !== 1) return false;
-      this.meta.db
-        .prepare("INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)")
+      this.meta
+        .statement("INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)")
         .run(a.delivery, a.attempt, a.at, a.status, a.error, a.durationMs);
       return true;
     });
@@ -166,7 +166,7 @@ export class EventStore {
 
   attempts(delivery: string): AttemptRow[] {
     return (
-      this.meta.db.prepare("SELECT * FROM webhook_attempts WHERE delivery = ? ORDER BY attempt").all(delivery) as Array<{
+      this.meta.statement("SELECT * FROM webhook_attempts WHERE delivery = ? ORDER BY attempt").all(delivery) as Array<{
         delivery: string;
         attempt: number;
         at: number;
