@@ -110,6 +110,17 @@ describe("the client's local cache", () => {
 });
 
 describe("bundles from the local cache", () => {
+  it("bundle and hash as usual when the cache cannot be written", async () => {
+    const { dir } = await workspace();
+    const blocker = join(dir, "not-a-dir");
+    await writeFile(blocker, "a file where the cache directory would go");
+    await writeFile(join(dir, "h.ts"), "export default () => 42;\n");
+    const cache = LocalCache.open(join(dir, "app.ts"), { dir: join(blocker, "slipway") });
+    expect((await bundleHandler(join(dir, "h.ts"), cache)).read().toString()).toContain("42");
+    expect(cache.digest(join(dir, "h.ts")).digest).toBe(sha256(Buffer.from("export default () => 42;\n")));
+    cache.save();
+  });
+
   it("reuse a handler bundle until a file it imports changes", async () => {
     const { dir, cacheDir } = await workspace();
     await writeFile(join(dir, "lib.ts"), "export const n = 1;\n");

@@ -157,7 +157,11 @@ export class LocalCache {
       }
     }
     const path = this.outputPath(output.digest)!;
-    writeAtomic(path, code);
+    try {
+      writeAtomic(path, code);
+    } catch {
+      return output; // a cache that cannot be written costs time next run, nothing else
+    }
     this.used.bundles[key] = record;
     this.changed = true;
     return { digest: output.digest, path };
