@@ -91,6 +91,7 @@ export async function fileTree(
 ): Promise<{ tree: FileTree; dest: string; blobs: Blob[] }> {
   if (sources.length === 0) throw new InvalidError("copy needs at least one source");
   const ignore = await IgnoreRules.load(contextDir);
+  cache.began();
   const entries = new Map<string, FileTreeEntry>();
   const blobs: Blob[] = [];
   const resolved = [];
@@ -103,20 +104,21 @@ export async function fileTree(
   }
 
   // Synchronous calls: a tree is mostly small files, where the thread pool's round trip costs more than the call.
-  function add(absPath: string, entryPath: string): void {
-    const s = lstatSync(absPath);
-    const mode = s.mode & 0o7777;
+  // One lstat per path, handed to the cache, which needs it for the file's signature.
+  function add(absPath: string, entryPath: string, contextPath: string): void {
+    const s = lstatSync(absPath, { bigint: true });
+    const mode = Number(s.mode & 0o7777n);
     if (s.isDirectory()) {
       if (entryPath) entries.set(entryPath, { type: "dir", path: entryPath, mode });
       for (const name of readdirSync(absPath).sort()) {
-        const childAbs = join(absPath, name);
-        if (ignore.ignores(relative(contextDir, childAbs))) continue;
-        add(childAbs, entryPath ? `${entryPath}/${name}` : name);
+        const childContext = contextPath ? `${contextPath}/${name}` : name;
+        if (ignore.ignores(childContext)) continue;
+        add(join(absPath, name), entryPath ? `${entryPath}/${name}` : name, childContext);
       }
     } else if (s.isSymbolicLink()) {
       entries.set(entryPath, { type: "symlink", path: entryPath, mode, target: readlinkSync(absPath) });
     } else if (s.isFile()) {
-      const { digest, size } = cache.digest(absPath);
+      const { digest, size } = cache.digest(absPath, s);
       blobs.push({ digest, read: () => readVerified(absPath, digest) });
       entries.set(entryPath, { type: "file", path: entryPath, mode, size, digest });
     }
@@ -127,9 +129,9 @@ export async function fileTree(
   if (single && !single.isDir && !dest.endsWith("/")) {
     // `copy("a.txt", "/app/b.txt")`: dest is the file's own path.
     dir = dest.slice(0, dest.length - basename(dest).length) || "/";
-    add(single.abs, basename(dest));
+    add(single.abs, basename(dest), relative(contextDir, single.abs));
   } else {
-    for (const r of resolved) add(r.abs, r.isDir ? "" : basename(r.abs));
+    for (const r of resolved) add(r.abs, r.isDir ? "" : basename(r.abs), relative(contextDir, r.abs));
   }
   const sorted = [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { tree: { entries: sorted }, dest: dir, blobs };

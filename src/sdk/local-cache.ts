@@ -87,10 +87,13 @@ export class LocalCache {
     return this.beganAt;
   }
 
-  /** The content digest of a regular file, reading it only when its signature is not the one recorded. */
-  digest(path: string): { digest: Digest; size: number } {
+  /**
+   * The content digest of a regular file, reading it only when its signature is not the one recorded. `stat`, when
+   * the caller has it, must be taken after `began()`.
+   */
+  digest(path: string, stat?: BigIntStats): { digest: Digest; size: number } {
     const began = this.began();
-    const st = statSync(path, { bigint: true });
+    const st = stat ?? statSync(path, { bigint: true });
     const sig = signature(st);
     const known = this.previous.files[path] ?? this.used.files[path];
     if (known && known[0] === sig) {
