@@ -247,6 +247,29 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(await client.missingBlobs(fresh.map((b) => b.digest))).toEqual(fresh.map((b) => b.digest));
   });
 
+  it("names the blobs a build request needs and the server lacks, before building anything", async () => {
+    const data = Buffer.from(`never uploaded ${Math.random()}`);
+    const fileDigest = sha256(data);
+    const tree = Buffer.from(JSON.stringify({ entries: [{ type: "file", path: "f", mode: 0o644, size: data.length, digest: fileDigest }] }));
+    const treeDigest = sha256(tree);
+    const code = Buffer.from(JSON.stringify({ files: {}, handlers: {} }));
+    await client.putBlob(sha256(code), code);
+    const request = {
+      app: "cache",
+      images: { f: { version: 1, steps: [{ op: "base", source: { kind: "scratch" } }, { op: "copy", src: "f", tree: treeDigest, dest: "/" }] } },
+      functions: { f: { image: "f", handler: "f.mjs" } },
+      code: sha256(code),
+    };
+    const attempt = async () => {
+      for await (const _ of client.build(request)) void _;
+    };
+    await expect(attempt()).rejects.toMatchObject({ code: "not-found", details: { missing: [treeDigest] } });
+    await client.putBlob(treeDigest, tree);
+    await expect(attempt()).rejects.toMatchObject({ code: "not-found", details: { missing: [fileDigest] } });
+    await client.putBlob(fileDigest, data);
+    await attempt();
+  });
+
   it("refuses a hostile COPY tree that writes through its own symlink, touching nothing outside", async () => {
     const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
     const data = Buffer.from("owned\n");

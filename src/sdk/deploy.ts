@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { canonicalJson } from "../core/canonical-json.js";
+import { isSlipwayError } from "../core/errors.js";
 import type { ImageSpec, Step } from "../core/schemas.js";
 import { sha256, type Digest } from "../oci/digest.js";
 import type { App } from "./app.js";
@@ -204,11 +205,21 @@ async function sendAppFile(
   const { app, path, dir } = await loadAppFile(file, cache);
   const prepared = await prepareDeploy(app, path, dir, params, cache);
   cache.save();
-  await uploadBlobs(client, prepared.blobs);
-  let result: unknown;
-  for await (const msg of send(prepared.request)) {
-    if (msg.type === "event") params.onEvent?.(msg.event);
-    else result = msg.result;
+  const once = async (): Promise<unknown> => {
+    let result: unknown;
+    for await (const msg of send(prepared.request)) {
+      if (msg.type === "event") params.onEvent?.(msg.event);
+      else result = msg.result;
+    }
+    return result;
+  };
+  // The request goes first: the server names the blobs it lacks before starting anything, so an unchanged deploy
+  // is one round trip and a changed one uploads what is missing and sends again.
+  try {
+    return await once();
+  } catch (err) {
+    if (!isSlipwayError(err) || err.code !== "not-found" || !Array.isArray(err.details.missing)) throw err;
   }
-  return result;
+  await uploadBlobs(client, prepared.blobs);
+  return once();
 }

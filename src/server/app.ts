@@ -8,6 +8,7 @@ import { digestOf, parseDigest, type Digest } from "../oci/digest.js";
 import { registryPlugin } from "../registry/routes.js";
 import type { Slipway } from "./context.js";
 import { errorHandler } from "./http-errors.js";
+import { requireRequestBlobs } from "./request-blobs.js";
 import { parseJsonBody, streamNdjson } from "./routes/common.js";
 import { registerConfigRoutes } from "./routes/config-routes.js";
 import { registerDeployRoutes } from "./routes/deploy-routes.js";
@@ -97,6 +98,7 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
 
     api.post("/api/v1/build", async (request, reply) => {
       const body = parseWith(deployRequestSchema, parseJsonBody(request.body), "build request");
+      await requireRequestBlobs(body, sw.blobs);
       await streamNdjson(reply, async (emit) => ({ app: body.app, images: await sw.buildService.buildImages(body, emit) }));
     });
 

@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { deployRequestSchema, parseWith } from "../../core/schemas.js";
 import type { Slipway } from "../context.js";
+import { requireRequestBlobs } from "../request-blobs.js";
 import { actorOf, parseJsonBody, streamNdjson, versionParam } from "./common.js";
 
 const rollbackBody = z.object({ deployment: z.string().default("main"), to: z.number().int().positive().optional() });
@@ -19,7 +20,7 @@ export function registerDeployRoutes(api: FastifyInstance, sw: Slipway): void {
   api.post("/api/v1/deploy", async (request, reply) => {
     // Validated before the stream starts, so a malformed request is a 400, not a 200 carrying an error line.
     const body = parseJsonBody(request.body);
-    parseWith(deployRequestSchema, body, "deploy request");
+    await requireRequestBlobs(parseWith(deployRequestSchema, body, "deploy request"), sw.blobs);
     await streamNdjson(reply, (emit) => sw.deployService.start(body, actorOf(request), emit).done);
   });
 
