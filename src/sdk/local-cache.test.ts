@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, stat, symlink, unlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -68,6 +69,35 @@ describe("the client's local cache", () => {
     const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
     second.digest(file);
     expect(second.counts).toEqual({ hashed: 1, reused: 0 });
+  });
+
+  it("always hash files on another filesystem than the cache's (its clock cannot judge them)", async () => {
+    if (!existsSync("/dev/shm") || (await stat("/dev/shm")).dev === (await stat(tmpdir())).dev) return;
+    const { dir } = await workspace();
+    const cacheDir = await mkdtemp("/dev/shm/slipway-local-cache-");
+    const file = join(dir, "a.txt");
+    await writeFile(file, "one");
+    await settle(dir);
+    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    first.digest(file);
+    first.save();
+    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    second.digest(file);
+    expect(second.counts).toEqual({ hashed: 1, reused: 0 });
+  });
+
+  it("start over from an index of the wrong shape", async () => {
+    const { dir, cacheDir } = await workspace();
+    await writeFile(join(dir, "h.ts"), "export default () => 1;\n");
+    await settle(dir);
+    const c1 = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    await bundleHandler(join(dir, "h.ts"), c1);
+    c1.save();
+    const index = join(cacheDir, (await readdir(cacheDir)).find((n) => n.endsWith(".json"))!);
+    const parsed = JSON.parse(await readFile(index, "utf8"));
+    for (const b of Object.values(parsed.bundles) as Array<Record<string, unknown>>) b.probes = null;
+    await writeFile(index, JSON.stringify(parsed));
+    expect((await bundleHandler(join(dir, "h.ts"), LocalCache.open(join(dir, "app.ts"), { dir: cacheDir }))).read().toString()).toContain("=> 1");
   });
 
   it("survive a corrupt index by starting over", async () => {
@@ -172,6 +202,70 @@ describe("bundles from the local cache", () => {
     await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { "@lib": ["./b.ts"] } } }));
     await settle(dir);
     expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain('n = "b"');
+  });
+
+  /** Bundles h.ts with the cache, applies `change`, and expects the next bundle to contain `expected`. */
+  async function rebundlesAfter(dir: string, cacheDir: string, change: () => Promise<void>, before: string, after: string): Promise<void> {
+    await settle(dir);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const c1 = open();
+    expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain(before);
+    c1.save();
+    const c2 = open();
+    await bundleHandler(join(dir, "h.ts"), c2);
+    c2.save();
+    expect(c2.counts.hashed).toBe(0);
+    await change();
+    await settle(dir);
+    expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain(after);
+  }
+
+  it("bundle again when a file added higher up takes over an import (./lib/index.js, then ./lib.js)", async () => {
+    const { dir, cacheDir } = await workspace();
+    await mkdir(join(dir, "sub/lib"), { recursive: true });
+    await writeFile(join(dir, "sub/lib/index.js"), "export const tag = 'index';\n");
+    await writeFile(join(dir, "h.ts"), `import { tag } from "./sub/lib";\nexport default () => tag;\n`);
+    await rebundlesAfter(dir, cacheDir, () => writeFile(join(dir, "sub/lib.js"), "export const tag = 'file';\n"), '"index"', '"file"');
+  });
+
+  it("bundle again when a tsconfig it extends changes", async () => {
+    const { dir, cacheDir } = await workspace();
+    await mkdir(join(dir, "cfg"));
+    await writeFile(join(dir, "tsconfig.json"), `{ // comments are allowed\n "extends": "./cfg/base.json" }`);
+    await writeFile(join(dir, "cfg/base.json"), JSON.stringify({ compilerOptions: { paths: { "@lib": ["../a.ts"] } } }));
+    await writeFile(join(dir, "a.ts"), "export const n = 'a';\n");
+    await writeFile(join(dir, "b.ts"), "export const n = 'b';\n");
+    await writeFile(join(dir, "h.ts"), `import { n } from "@lib";\nexport default () => n;\n`);
+    await rebundlesAfter(dir, cacheDir, () => writeFile(join(dir, "cfg/base.json"), JSON.stringify({ compilerOptions: { paths: { "@lib": ["../b.ts"] } } })), 'n = "a"', 'n = "b"');
+  });
+
+  it("bundle again when a file appears in a directory a tsconfig path tries first", async () => {
+    const { dir, cacheDir } = await workspace();
+    await mkdir(join(dir, "over"));
+    await mkdir(join(dir, "libA"));
+    await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { "@lib/*": ["./over/*", "./libA/*"] } } }));
+    await writeFile(join(dir, "libA/thing.ts"), "export const n = 'libA';\n");
+    await writeFile(join(dir, "h.ts"), `import { n } from "@lib/thing";\nexport default () => n;\n`);
+    await rebundlesAfter(dir, cacheDir, () => writeFile(join(dir, "over/thing.ts"), "export const n = 'over';\n"), '"libA"', '"over"');
+  });
+
+  it("bundle again when a symlink an import goes through is pointed elsewhere", async () => {
+    const { dir, cacheDir } = await workspace();
+    for (const d of ["links", "libA", "libB"]) await mkdir(join(dir, d));
+    await writeFile(join(dir, "libA/thing.ts"), "export const n = 'libA';\n");
+    await writeFile(join(dir, "libB/thing.ts"), "export const n = 'libB';\n");
+    await symlink("../libA/thing.ts", join(dir, "links/thing.ts"));
+    await writeFile(join(dir, "h.ts"), `import { n } from "./links/thing";\nexport default () => n;\n`);
+    await rebundlesAfter(
+      dir,
+      cacheDir,
+      async () => {
+        await unlink(join(dir, "links/thing.ts"));
+        await symlink("../libB/thing.ts", join(dir, "links/thing.ts"));
+      },
+      '"libA"',
+      '"libB"',
+    );
   });
 
   it("evaluate a cached app file on every load, so what it reads at load time is read again", async () => {

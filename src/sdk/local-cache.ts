@@ -3,19 +3,23 @@
 // Content always decides: a signature only saves re-reading a file whose inode, size, mtime and ctime are all as
 // they were. Timestamps are coarse (a second write in the same tick keeps them), so, as in git's racy-index rule, a
 // file whose ctime is not older than the moment this run began (read off the filesystem's own clock, a stamp file
-// touched before anything is read) is hashed again next time, and a bundle with such an input is not kept.
+// touched before anything is read) is hashed again next time, and a bundle with such an input is not kept. That
+// clock is the cache's filesystem's: files on another filesystem (a network share, a disk with coarser timestamps)
+// are always hashed, and bundles that read from one are not kept.
 //
 //   <cache>/<app key>.json    one index per app file: { files: {path: [signature, digest]}, bundles: {key: …} }
 //   <cache>/out/<hex>.mjs     bundle outputs by digest
 //   <cache>/clock             the stamp file
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { newId } from "../core/ids.js";
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
 
-const FORMAT = 1;
+const FORMAT = 2;
+/** A project with more directories than this is not walked for resolution changes: its bundles are not kept. */
+const MAX_PROJECT_DIRS = 20_000;
 
 export interface LocalCacheOptions {
   /** Where the cache lives; null remembers nothing (every file hashed, every bundle built). */
@@ -41,6 +45,8 @@ export class LocalCache {
   private readonly used: Index = { format: FORMAT, files: {}, bundles: {} };
   private changed = false;
   private beganAt: bigint | null = null;
+  /** The device the stamp file is on: only files there can be judged by its clock. */
+  private clockDev: bigint | null = null;
   /** Files read and hashed, and files whose recorded digest was used, in this run. */
   readonly counts = { hashed: 0, reused: 0 };
 
@@ -48,21 +54,23 @@ export class LocalCache {
     private readonly dir: string | null,
     private readonly indexPath: string | null,
     private readonly previous: Index,
+    private readonly appDir: string,
   ) {}
 
   /** The cache for one app file (by default under ~/.cache/slipway, or $SLIPWAY_CACHE; "off" turns it off). */
   static open(appPath: string, options: LocalCacheOptions = {}): LocalCache {
     const dir = options.dir === undefined ? defaultCacheDir() : options.dir;
-    if (!dir) return new LocalCache(null, null, { format: FORMAT, files: {}, bundles: {} });
+    const appDir = dirname(resolve(appPath));
+    if (!dir) return new LocalCache(null, null, { format: FORMAT, files: {}, bundles: {} }, appDir);
     const indexPath = join(dir, `${sha256(appPath).slice("sha256:".length, 39)}.json`);
     let previous: Index = { format: FORMAT, files: {}, bundles: {} };
     try {
-      const parsed = JSON.parse(readFileSync(indexPath, "utf8")) as Index;
-      if (parsed.format === FORMAT && parsed.files && parsed.bundles) previous = parsed;
+      const parsed: unknown = JSON.parse(readFileSync(indexPath, "utf8"));
+      if (isIndex(parsed)) previous = parsed;
     } catch {
       // No index yet, or one cut short: start over.
     }
-    return new LocalCache(dir, indexPath, previous);
+    return new LocalCache(resolve(dir), indexPath, previous, appDir);
   }
 
   /**
@@ -77,7 +85,9 @@ export class LocalCache {
           const stamp = join(this.dir, "clock");
           mkdirSync(this.dir, { recursive: true });
           writeFileSync(stamp, "");
-          this.beganAt = statSync(stamp, { bigint: true }).ctimeNs;
+          const st = statSync(stamp, { bigint: true });
+          this.beganAt = st.ctimeNs;
+          this.clockDev = st.dev;
         } catch {
           // No stamp, no trust: every file counts as just changed.
           this.beganAt = BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000_000n;
@@ -103,17 +113,24 @@ export class LocalCache {
     }
     const data = readFileSync(path);
     const digest = sha256(data);
-    // A file changed since this run began may change again within the same timestamp tick: not trusted.
-    this.used.files[path] = [st.ctimeNs >= began ? "racy" : sig, digest];
+    // A file changed since this run began may change again within the same timestamp tick, and one on another
+    // filesystem cannot be judged by this clock: neither is trusted next time.
+    this.used.files[path] = [this.judgeable(st, began) ? sig : "untrusted", digest];
     this.changed = true;
     this.counts.hashed++;
     return { digest, size: data.length };
+  }
+
+  /** Whether a signature taken now can be trusted later: on the clock's filesystem, and older than this run. */
+  private judgeable(st: BigIntStats, began: bigint): boolean {
+    return st.dev === this.clockDev && st.ctimeNs < began;
   }
 
   /** A recorded bundle whose every input still has its digest and every probe its signature. */
   bundle(key: string): { record: BundleRecord; code: Buffer; path: string } | null {
     const record = this.previous.bundles[key];
     if (!record || !this.dir) return null;
+    this.began();
     for (const [path, sig] of Object.entries(record.probes)) if (probe(path) !== sig) return null;
     for (const [path, digest] of Object.entries(record.inputs)) {
       try {
@@ -122,6 +139,7 @@ export class LocalCache {
         return null;
       }
     }
+    if (!isDigestString(record.output)) return null;
     let code: Buffer;
     const path = this.outputPath(record.output)!;
     try {
@@ -149,15 +167,35 @@ export class LocalCache {
     if (!this.dir) return output;
     const began = this.began();
     const record: BundleRecord = { inputs: {}, probes: {}, output: output.digest, ...(exports ? { exports } : {}) };
-    for (const path of inputs) {
-      if (statSync(path, { bigint: true }).ctimeNs >= began) return output;
-      record.inputs[path] = this.digest(path).digest;
-      for (const p of resolutionProbes(path)) {
-        if (p in record.probes) continue;
-        const sig = probe(p);
-        if (sig !== "-" && statSync(p, { bigint: true }).ctimeNs >= began) return output;
-        record.probes[p] = sig;
+    const probes = new Set<string>();
+    const contents = new Set(inputs);
+    for (const path of inputs) for (const p of resolutionProbes(path, this.appDir)) probes.add(p);
+    // tsconfig files name others (`extends`) whose content decides resolution too.
+    for (const p of [...probes]) if (/\/(ts|js)config\.json$/.test(p)) for (const e of tsconfigChain(p)) (e.content ? contents : probes).add(e.path);
+    const dirs = projectDirs(this.appDir, this.dir);
+    if (!dirs) return output;
+    for (const d of dirs) probes.add(d);
+    for (const path of contents) {
+      let st: BigIntStats;
+      try {
+        st = statSync(path, { bigint: true });
+      } catch {
+        probes.add(path); // an `extends` that names nothing: its appearing later counts
+        continue;
       }
+      if (!this.judgeable(st, began)) return output;
+      record.inputs[path] = this.digest(path, st).digest;
+    }
+    for (const p of probes) {
+      if (p in record.inputs) continue;
+      let st: BigIntStats | undefined;
+      try {
+        st = statSync(p, { bigint: true });
+      } catch {
+        st = undefined;
+      }
+      if (st && !this.judgeable(st, began)) return output;
+      record.probes[p] = st ? signature(st) : "-";
     }
     const path = this.outputPath(output.digest)!;
     try {
@@ -208,19 +246,106 @@ function probe(path: string): string {
 }
 
 /**
- * What can change how an input's imports resolve without changing any input: a file added beside it (its
- * directory's signature) and the config files and node_modules esbuild consults in every directory above it.
+ * What can change how an input's imports resolve without changing any input: a file added beside it or in any
+ * directory between it and the app's directory (the directories' signatures; those under the app's directory come
+ * from the project walk), and the config files and node_modules esbuild consults in every directory above it.
  */
-function resolutionProbes(input: string): string[] {
+function resolutionProbes(input: string, appDir: string): string[] {
   const out: string[] = [];
-  let dir = input.slice(0, input.lastIndexOf("/")) || "/";
+  const ancestorOfApp = (d: string) => d === "/" || appDir.startsWith(d + "/");
+  const insideApp = (d: string) => d === appDir || d.startsWith(appDir + "/");
+  let dir = dirname(input);
   out.push(dir);
   for (;;) {
+    // Directories above the app's (the home directory, /tmp) change all the time and decide nothing here.
+    if (!ancestorOfApp(dir) && !insideApp(dir)) out.push(dir);
     for (const name of ["tsconfig.json", "jsconfig.json", "package.json", "node_modules"]) out.push(join(dir, name));
     if (dir === "/") break;
-    dir = dir.slice(0, dir.lastIndexOf("/")) || "/";
+    dir = dirname(dir);
   }
   return out;
+}
+
+/**
+ * Every directory under the app's directory (not following links; dot-directories and the cache itself skipped;
+ * in node_modules only the packages' own directories), or null when there are too many to check each run.
+ */
+function projectDirs(root: string, cacheDir: string): string[] | null {
+  const out: string[] = [root];
+  const walk = (dir: string, depthInModules: number): boolean => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return true;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || e.name.startsWith(".")) continue;
+      const path = join(dir, e.name);
+      if (path === cacheDir) continue;
+      out.push(path);
+      if (out.length > MAX_PROJECT_DIRS) return false;
+      const inModules = depthInModules >= 0 ? depthInModules + 1 : e.name === "node_modules" ? 0 : -1;
+      // node_modules/<pkg> and node_modules/@scope/<pkg>: a package added or removed; what is inside is content.
+      if (inModules >= 0 && (inModules > 1 || (inModules === 1 && !e.name.startsWith("@")))) continue;
+      if (!walk(path, inModules)) return false;
+    }
+    return true;
+  };
+  return walk(root, -1) ? out : null;
+}
+
+/**
+ * The files a tsconfig.json's `extends` names, followed (relative paths as content, package paths as probes under
+ * node_modules). Read loosely: tsconfig allows comments, and a name missed here is still caught by the project walk
+ * when it is under the app's directory.
+ */
+function tsconfigChain(path: string, depth = 0): Array<{ path: string; content: boolean }> {
+  if (depth > 8) return [];
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return [];
+  }
+  const m = /"extends"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\])/.exec(text);
+  if (!m) return [];
+  const names = [...m[1]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]!);
+  const out: Array<{ path: string; content: boolean }> = [];
+  for (const name of names) {
+    if (name.startsWith(".") || name.startsWith("/")) {
+      const target = resolve(dirname(path), name.endsWith(".json") ? name : `${name}.json`);
+      out.push({ path: target, content: true }, ...tsconfigChain(target, depth + 1));
+    } else {
+      let dir = dirname(path);
+      for (;;) {
+        out.push({ path: join(dir, "node_modules", name), content: false });
+        if (dir === "/") break;
+        dir = dirname(dir);
+      }
+    }
+  }
+  return out;
+}
+
+function isDigestString(value: unknown): value is Digest {
+  return typeof value === "string" && /^sha256:[0-9a-f]{64}$/.test(value);
+}
+
+const isStringMap = (v: unknown): v is Record<string, string> =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === "string");
+
+/** An index of the right shape; anything else (an older format, a hand-edited file) is started over. */
+function isIndex(v: unknown): v is Index {
+  if (typeof v !== "object" || v === null) return false;
+  const index = v as Partial<Index>;
+  if (index.format !== FORMAT || typeof index.files !== "object" || index.files === null || typeof index.bundles !== "object" || index.bundles === null) return false;
+  for (const f of Object.values(index.files)) if (!Array.isArray(f) || f.length !== 2 || typeof f[0] !== "string" || !isDigestString(f[1])) return false;
+  for (const b of Object.values(index.bundles)) {
+    if (typeof b !== "object" || b === null || !isStringMap(b.inputs) || !isStringMap(b.probes) || !isDigestString(b.output)) return false;
+    if (b.exports !== undefined && !(Array.isArray(b.exports) && b.exports.every((x) => typeof x === "string"))) return false;
+  }
+  return true;
 }
 
 function writeAtomic(path: string, data: Buffer): void {
