@@ -1,6 +1,7 @@
 // The one content-addressed store: layers, configs, manifests and code files, each written once under its digest.
 //
-//   <root>/blobs/sha256/ab/<hex>     committed blobs (immutable; visible only after verification + rename)
+//   <root>/blobs/sha256/ab/<hex>     committed blobs (immutable; visible only after verification, a sync to disk
+//                                    and a rename)
 //   <root>/ingest/<id>               in-progress writes (data appended; hash state rebuilt on resume)
 //
 // Every write streams through a hasher and commits against an expected digest and size; nothing unverified becomes
@@ -254,12 +255,20 @@ export class FsBlobStore implements BlobStore {
 const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
 /** Bytes held while a write is in flight before the source is paused: bounds memory whatever the sender does. */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes written between two flushes started in the background while a large blob arrives: the disk then writes
+ * while the network delivers, and the flush that commit waits for covers only the tail.
+ */
+const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
 
 class FsBlobWriter implements BlobWriter {
   private committed: BlobInfo | null = null;
   private closed = false;
   /** A failed disk write: the hash may cover bytes the file lacks, so the writer takes nothing more. */
   private failure: Error | null = null;
+  private unflushedBytes = 0;
+  /** The background flush in flight (it never rejects: a failure is recorded as the writer's). */
+  private flushing: Promise<void> | null = null;
 
   constructor(
     private readonly store: FsBlobStore,
@@ -358,11 +367,26 @@ class FsBlobWriter implements BlobWriter {
         const { bytesWritten } = await this.file.writev(pending);
         if (bytesWritten === 0) throw new Error("the disk accepted no bytes");
         pending = after(pending, bytesWritten);
+        this.unflushedBytes += bytesWritten;
       }
     } catch (err) {
       this.failure = diskFailure(`writing blob upload ${this.id}`, err);
       throw this.failure;
     }
+    if (this.unflushedBytes >= FLUSH_EVERY_BYTES && !this.flushing) this.flushInBackground();
+  }
+
+  private flushInBackground(): void {
+    this.unflushedBytes = 0;
+    this.flushing = this.file.datasync().then(
+      () => {
+        this.flushing = null;
+      },
+      (err: unknown) => {
+        this.flushing = null;
+        this.failure ??= diskFailure(`writing blob upload ${this.id} to disk`, err);
+      },
+    );
   }
 
   private usable(): void {
@@ -379,21 +403,37 @@ class FsBlobWriter implements BlobWriter {
   async commit(expected?: { digest?: Digest; size?: number }): Promise<BlobInfo> {
     if (this.committed) return this.committed;
     if (this.failure) throw this.failure;
-    await this.close().catch((err: unknown) => {
-      throw diskFailure(`closing blob upload ${this.id}`, err);
-    });
     const digest = `${this.algorithm}:${this.hash.copy().digest("hex")}` as Digest;
-    if (expected?.size !== undefined && expected.size !== this.bytes) {
-      throw new InvalidError(`blob size is ${this.bytes} bytes, expected ${expected.size}`, { size: this.bytes, expected: expected.size, reason: "size-mismatch" });
+    const mismatch = this.mismatch(digest, expected);
+    if (mismatch) {
+      await this.close();
+      throw mismatch;
     }
-    if (expected?.digest && expected.digest !== digest) {
-      throw new InvalidError(`blob digest is ${digest}, expected ${expected.digest}`, { digest, expected: expected.digest, reason: "digest-mismatch" });
+    // The bytes reach the disk before the name does: after a power cut, a blob's name never leads to torn bytes.
+    await this.flushing;
+    if (this.failure) throw this.failure;
+    try {
+      await this.file.datasync();
+      await this.close();
+    } catch (err) {
+      throw diskFailure(`writing blob ${digest} to disk`, err);
     }
     await this.store.adopt(this.path, digest).catch((err: unknown) => {
       throw diskFailure(`storing blob ${digest}`, err);
     });
     this.committed = { digest, size: this.bytes };
     return this.committed;
+  }
+
+  /** How the bytes written differ from what the caller expects, or null. */
+  private mismatch(digest: Digest, expected?: { digest?: Digest; size?: number }): InvalidError | null {
+    if (expected?.size !== undefined && expected.size !== this.bytes) {
+      return new InvalidError(`blob size is ${this.bytes} bytes, expected ${expected.size}`, { size: this.bytes, expected: expected.size, reason: "size-mismatch" });
+    }
+    if (expected?.digest && expected.digest !== digest) {
+      return new InvalidError(`blob digest is ${digest}, expected ${expected.digest}`, { digest, expected: expected.digest, reason: "digest-mismatch" });
+    }
+    return null;
   }
 
   async suspend(): Promise<void> {
