@@ -3,7 +3,12 @@
 // re-pushes with every blob present; a 2 GiB streamed upload samples Slipway's resident memory. Prints a table
 // with seconds, MB/s and the ratio (distribution time / Slipway time: above 1 means Slipway is faster).
 //
-// Run: bash bench/registry/run.sh   (medians of BENCH_RUNS runs, default 3)
+// A skopeo pull is bound by skopeo itself (it hashes the blob twice, writes it and fsyncs it: its CPU time about
+// equals the pull's wall time, while the registry serving it uses a tenth of that), so the table also times a bare
+// GET of the 512 MiB layer with curl into /dev/null: the registry's own serving speed.
+//
+// Run: bash bench/registry/run.sh   (medians of BENCH_RUNS runs, default 4: an even number, so that each registry
+// goes first equally often)
 //
 // Images are written by a child process (this file run with `write-image`): a process holding a 512 MiB image in
 // memory takes 40-90 ms to fork each skopeo (its page tables are copied), which the timings would charge to the
@@ -21,13 +26,15 @@ import { writeOciLayout } from "../../test/registry-kit.js";
 import { bundleRegistryMain, spawnRegistry, type RegistryProcess } from "../../test/registry-support.js";
 
 const run = promisify(execFile);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 4);
 const MiB = 1024 * 1024;
 
 interface Target {
   name: string;
   host: string;
   creds: string[];
+  /** Headers for a plain HTTP GET (curl). */
+  headers: string[];
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -52,8 +59,8 @@ async function main(): Promise<void> {
   try {
     slipway = await spawnRegistry(await bundleRegistryMain(), join(work, "slipway-data"));
     const targets: Target[] = [
-      { name: "slipway", host: new URL(slipway.url).host, creds: ["--dest-creds", `bench:${slipway.adminToken}`] },
-      { name: "distribution", host: distribution.host, creds: [] },
+      { name: "slipway", host: new URL(slipway.url).host, creds: ["--dest-creds", `bench:${slipway.adminToken}`], headers: ["-H", `Authorization: Bearer ${slipway.adminToken}`] },
+      { name: "distribution", host: distribution.host, creds: [], headers: [] },
     ];
 
     const rows: Array<[string, string, number, number, number | null]> = [];
@@ -61,13 +68,14 @@ async function main(): Promise<void> {
       ["512 MiB, 1 layer", "big"],
       ["10 layers x 2 MiB", "ten"],
     ] as const) {
-      const results: Record<string, { push: number[]; repush: number[]; pull: number[] }> = {};
-      for (const t of targets) results[t.name] = { push: [], repush: [], pull: [] };
+      const results: Record<string, { push: number[]; repush: number[]; pull: number[]; get: number[] }> = {};
+      for (const t of targets) results[t.name] = { push: [], repush: [], pull: [], get: [] };
       let bytes = 0;
+      let layer = { digest: "", size: 0 };
       for (let i = 0; i < RUNS; i++) {
         process.stderr.write(`${label}: run ${i + 1} of ${RUNS}…\n`);
         const dir = join(work, `${kind}-${i}`);
-        bytes = await writeImageInChild(dir, kind);
+        ({ bytes, layer } = await writeImageInChild(dir, kind));
         // Who goes first alternates, and each starts with no dirty pages left by the image or by the other: their
         // writeback otherwise lands on whichever registry is being timed (the push ratio moved 1.09 -> 0.85 with
         // the order alone).
@@ -80,13 +88,20 @@ async function main(): Promise<void> {
           const src = t.creds.length ? ["--src-creds", t.creds[1]!] : [];
           results[t.name]!.pull.push(await timed(() => skopeo(["copy", "--src-tls-verify=false", ...src, ref, `oci:${out}:v1`])));
           await rm(out, { recursive: true, force: true });
+          if (kind === "big") {
+            const url = `http://${t.host}/v2/bench/${kind}-${i}/blobs/${layer.digest}`;
+            results[t.name]!.get.push(await timed(() => curlToNull(url, t.headers, layer.size)));
+          }
         }
         await rm(dir, { recursive: true, force: true });
       }
-      for (const op of ["push", "repush", "pull"] as const) {
+      for (const op of ["push", "repush", "pull", "get"] as const) {
+        if (results.slipway![op].length === 0) continue;
         const s = median(results.slipway![op]);
         const d = median(results.distribution![op]);
-        rows.push([`${op} ${label}`, op === "repush" ? "-" : (bytes / MiB / s).toFixed(0), s, d, op === "repush" ? null : bytes / MiB / d]);
+        const moved = op === "get" ? layer.size : bytes;
+        const name = op === "get" ? `blob GET ${label} (curl, bare)` : `${op} ${label}`;
+        rows.push([name, op === "repush" ? "-" : (moved / MiB / s).toFixed(0), s, d, op === "repush" ? null : moved / MiB / d]);
       }
     }
 
@@ -103,7 +118,7 @@ async function main(): Promise<void> {
       `\n2 GiB PATCH upload to Slipway: ${memory.seconds.toFixed(2)} s (${(2048 / memory.seconds).toFixed(0)} MB/s); ` +
         `server RSS before ${(memory.before / MiB).toFixed(0)} MiB, peak ${(memory.peak / MiB).toFixed(0)} MiB (growth ${((memory.peak - memory.before) / MiB).toFixed(0)} MiB)`,
     );
-    console.log(`(medians of ${RUNS} runs; re-push = every blob already present)`);
+    console.log(`(medians of ${RUNS} runs; re-push = every blob already present; blob GET = the layer alone, read by curl into /dev/null)`);
   } finally {
     await slipway?.kill("SIGTERM");
     await distribution.stop();
@@ -113,20 +128,34 @@ async function main(): Promise<void> {
 
 type ImageKind = "big" | "ten";
 
-/** Writes a fresh image as an OCI layout in a child process; returns the bytes a push sends (config and layers). */
-async function writeImageInChild(dir: string, kind: ImageKind): Promise<number> {
+interface WrittenImage {
+  /** What a push sends: config and layers. */
+  bytes: number;
+  /** The largest layer. */
+  layer: { digest: string; size: number };
+}
+
+/** Writes a fresh image as an OCI layout in a child process. */
+async function writeImageInChild(dir: string, kind: ImageKind): Promise<WrittenImage> {
   const { stdout } = await run(process.execPath, [fileURLToPath(import.meta.url), "write-image", dir, kind]);
-  return Number(stdout.trim());
+  return JSON.parse(stdout) as WrittenImage;
+}
+
+/** GETs a blob into /dev/null with curl, which does no work per byte: the time is the registry's serving. */
+async function curlToNull(url: string, headers: string[], size: number): Promise<void> {
+  const { stdout } = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", ...headers, url]);
+  if (stdout.trim() !== `200 ${size}`) throw new Error(`GET ${url} answered ${stdout.trim()}, not 200 with ${size} bytes`);
 }
 
 /**
  * Fresh content every run: skopeo remembers where it has seen a blob and would mount it instead of pushing.
  * Random bytes do not compress, so the big layer stays 512 MiB after gzip.
  */
-async function writeImage(dir: string, kind: ImageKind): Promise<number> {
+async function writeImage(dir: string, kind: ImageKind): Promise<WrittenImage> {
   const tars = kind === "big" ? [tarOf("big.bin", randomBytes(512 * MiB))] : Array.from({ length: 10 }, (_, i) => tarOf(`f${i}.bin`, randomBytes(2 * MiB)));
   const image = await writeOciLayout(dir, "v1", tars);
-  return image.config.size + image.layers.reduce((n, l) => n + l.size, 0);
+  const largest = image.layers.reduce((a, b) => (b.size > a.size ? b : a));
+  return { bytes: image.config.size + image.layers.reduce((n, l) => n + l.size, 0), layer: { digest: largest.digest, size: largest.size } };
 }
 
 /** A tar holding one file (ustar header, data, padding, end blocks). */
@@ -182,5 +211,5 @@ async function streamedUpload(proc: RegistryProcess, total: number): Promise<{ s
   return { seconds, before, peak };
 }
 
-if (process.argv[2] === "write-image") process.stdout.write(`${await writeImage(process.argv[3]!, process.argv[4] as ImageKind)}\n`);
+if (process.argv[2] === "write-image") process.stdout.write(`${JSON.stringify(await writeImage(process.argv[3]!, process.argv[4] as ImageKind))}\n`);
 else await main();
