@@ -166,6 +166,19 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(await fileInImage(server, first.digest, "i/keep.txt")).toBe("keep\n");
   });
 
+  it("puts a relative COPY destination under the working directory, and makes an empty COPY into / a step that changes nothing", async () => {
+    await mkdir(join(dir, "rel/files"), { recursive: true });
+    await mkdir(join(dir, "rel/empty"), { recursive: true });
+    await writeFile(join(dir, "rel/files/a.txt"), "a\n");
+    const app = await writeApp(`base.workdir("/srv").copy("rel/files/a.txt", "a2.txt").copy("rel/files", "sub").copy("rel/empty", "/")`, "rel.ts");
+    const built = await build(app);
+    expect(await fileInImage(server, built.digest, "srv/a2.txt")).toBe("a\n");
+    expect(await fileInImage(server, built.digest, "srv/sub/a.txt")).toBe("a\n");
+    const manifest = JSON.parse((await server.slipway.blobs.readBuffer(built.digest as `sha256:${string}`)).toString());
+    // busybox, then the two copies: the empty one added no layer.
+    expect(manifest.layers).toHaveLength(3);
+  });
+
   it("BC5: the same steps on two fresh servers give byte-identical layers and the same image digest", async () => {
     await mkdir(join(dir, "bc5"), { recursive: true });
     await writeFile(join(dir, "bc5/app.js"), "console.log('hi')\n");

@@ -2,8 +2,8 @@
 // Each step's key covers its parent's key, its canonical text and the digests of its inputs; a hit executes
 // nothing; identical keys building at once run once; a failing step caches nothing.
 import { mkdir, rm, rmdir, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
-import { FailedError, InvalidError } from "../core/errors.js";
+import { join, posix } from "node:path";
+import { FailedError, InvalidError, isSlipwayError, NotFoundError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { fileTreeSchema, parseWith, type FileTree, type ImageSpec, type Step } from "../core/schemas.js";
 import { canonicalJson } from "../core/canonical-json.js";
@@ -213,7 +213,13 @@ export class Builder {
       case "run":
         return this.runStep(step.shell, index, parent, inputs, log);
       case "copy":
-        return this.copyStep(step.tree, step.dest, parent, text);
+        try {
+          return await this.copyStep(step.tree, step.dest, parent, text);
+        } catch (err) {
+          // Name the step: a tree's problems (a bad path, a blob never uploaded) are otherwise hard to place.
+          if (isSlipwayError(err)) err.message = `step ${index + 1} (${text}): ${err.message}`;
+          throw err;
+        }
       case "env": {
         const env = envToMap(runtime.Env);
         for (const [k, v] of Object.entries(step.vars)) env.set(k, v);
@@ -303,10 +309,16 @@ export class Builder {
   }
 
   private async copyStep(tree: Digest, dest: string, parent: StepResult, text: string): Promise<StepResult> {
-    const entries = copyLayerEntries(await this.loadTree(tree), dest, (d) => this.deps.blobs.localPath(d));
+    // A relative destination is under the working directory, as in a Dockerfile.
+    const at = dest.startsWith("/") ? dest : posix.join(parent.config.config.WorkingDir || "/", dest);
+    const entries = copyLayerEntries(await this.loadTree(tree), at, (d) => this.deps.blobs.localPath(d));
     const packed = await this.packEntries(entries);
-    if (!packed) throw new InvalidError("COPY produced an empty layer");
     const config = structuredClone(parent.config);
+    if (!packed) {
+      // Nothing to copy into the root: a step that changes nothing.
+      config.history.push({ created_by: text, empty_layer: true });
+      return { layers: parent.layers, config };
+    }
     config.rootfs.diff_ids.push(packed.diffId);
     config.history.push({ created_by: text });
     return { layers: [...parent.layers, packed], config };
@@ -326,8 +338,16 @@ export class Builder {
   }
 
   async loadTree(digest: Digest): Promise<FileTree> {
-    const raw = await this.deps.blobs.readBuffer(digest);
-    return parseWith(fileTreeSchema, JSON.parse(raw.toString("utf8")), `file tree ${digest}`);
+    const raw = await this.deps.blobs.readBuffer(digest).catch(() => {
+      throw new NotFoundError(`the COPY file tree ${digest} was never uploaded`, { tree: digest });
+    });
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString("utf8"));
+    } catch (err) {
+      throw new InvalidError(`the COPY file tree ${digest} is not JSON: ${(err as Error).message}`, { tree: digest });
+    }
+    return parseWith(fileTreeSchema, json, `file tree ${digest}`);
   }
 
   /**

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { FileTree } from "../core/schemas.js";
+import { fileTreeSchema, type FileTree } from "../core/schemas.js";
 import { sha256, type Digest } from "../oci/digest.js";
 import { entriesFromDirectory, type LayerEntry } from "../oci/layer-writer.js";
 import { copyLayerEntries } from "./copy-layer.js";
@@ -50,5 +50,25 @@ describe("COPY layers written from the file tree", () => {
       copyLayerEntries({ entries: [file("l/passwd"), { type: "symlink", path: "l", mode: 0o777, target: "/etc" }] }, "/", () => "/nonexistent"),
     ).toThrow('COPY: "l/passwd" would be written through the symlink "l"');
     expect(() => copyLayerEntries({ entries: [file("x")] }, "/app", () => "/nonexistent")).toThrow(/content of x .* was never uploaded/);
+  });
+
+  it("name a file that a path would be written through as a file", () => {
+    const digest = sha256(Buffer.from("x"));
+    expect(() =>
+      copyLayerEntries({ entries: [{ type: "file", path: "f", mode: 0o644, size: 1, digest }, { type: "file", path: "f/child", mode: 0o644, size: 1, digest }] }, "/", () => "/nonexistent"),
+    ).toThrow('COPY: "f/child" would be written through the file "f"');
+  });
+
+  it("are refused by the tree schema for NUL bytes, overlong names and modes outside 0-07777", () => {
+    const digest = sha256(Buffer.from("x"));
+    const bad = [
+      { type: "file", path: "a\0b", mode: 0o644, size: 1, digest },
+      { type: "file", path: "x".repeat(256), mode: 0o644, size: 1, digest },
+      { type: "file", path: "ok", mode: -1, size: 1, digest },
+      { type: "dir", path: "d", mode: 0o177777 },
+      { type: "symlink", path: "l", mode: 0o777, target: "t\0" },
+    ];
+    for (const entry of bad) expect(fileTreeSchema.safeParse({ entries: [entry] }).success, JSON.stringify(entry)).toBe(false);
+    expect(fileTreeSchema.safeParse({ entries: [{ type: "file", path: "ok", mode: 0o4755, size: 1, digest }] }).success).toBe(true);
   });
 });

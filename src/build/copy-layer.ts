@@ -50,7 +50,10 @@ export function copyLayerEntries(tree: FileTree, dest: string, blobPath: (digest
         walk(next, p);
       } else if (next.children.size > 0) {
         const under = [...next.children.keys()].sort()[0]!;
-        throw new InvalidError(`COPY: ${JSON.stringify(`${e.path}/${under}`)} would be written through the symlink ${JSON.stringify(e.path)}`, { path: e.path });
+        throw new InvalidError(
+          `COPY: ${JSON.stringify(`${e.path}/${under}`)} would be written through the ${e.type === "symlink" ? "symlink" : "file"} ${JSON.stringify(e.path)}`,
+          { path: e.path },
+        );
       } else if (e.type === "symlink") {
         out.push({ ...owned, type: "symlink", mode: 0o777, target: e.target });
       } else {

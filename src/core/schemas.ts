@@ -66,10 +66,25 @@ export const imageSpecSchema = z
 export type ImageSpec = z.infer<typeof imageSpecSchema>;
 
 /** A file tree sent for a COPY step: every entry's path, type, mode and content digest or link target. */
+const treePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.includes("\0"), "a path may not contain a NUL byte")
+  .refine((p) => Buffer.byteLength(p) <= 4096, "a path may be at most 4096 bytes")
+  .refine((p) => p.split("/").every((part) => Buffer.byteLength(part) <= 255), "a path component may be at most 255 bytes");
+const treeMode = z.number().int().min(0).max(0o7777);
 export const fileTreeEntrySchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("file"), path: z.string(), mode: z.number().int(), size: z.number().int().nonnegative(), digest: digestSchema }),
-  z.object({ type: z.literal("dir"), path: z.string(), mode: z.number().int() }),
-  z.object({ type: z.literal("symlink"), path: z.string(), mode: z.number().int(), target: z.string() }),
+  z.object({ type: z.literal("file"), path: treePath, mode: treeMode, size: z.number().int().nonnegative(), digest: digestSchema }),
+  z.object({ type: z.literal("dir"), path: treePath, mode: treeMode }),
+  z.object({
+    type: z.literal("symlink"),
+    path: treePath,
+    mode: treeMode,
+    target: z
+      .string()
+      .refine((t) => !t.includes("\0"), "a link target may not contain a NUL byte")
+      .refine((t) => Buffer.byteLength(t) <= 4096, "a link target may be at most 4096 bytes"),
+  }),
 ]);
 export const fileTreeSchema = z.object({ entries: z.array(fileTreeEntrySchema) });
 export type FileTree = z.infer<typeof fileTreeSchema>;

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -28,5 +28,18 @@ describe("file trees for COPY", () => {
     expect((await fileTree(dir, ["a.txt"], "/app/b.txt")).tree.entries.map((e) => e.path)).toEqual(["b.txt"]);
     expect((await fileTree(dir, ["a.txt"], "/app/")).dest).toBe("/app/");
     await expect(fileTree(dir, ["../etc"], "/x")).rejects.toThrow(/outside the app directory/);
+  });
+
+  it("refuse a source named directly but excluded by the ignore file, and one reached through a symlink out of the app", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slipway-tree-"));
+    await writeFile(join(dir, ".slipwayignore"), "secret.env\nprivate/\n");
+    await writeFile(join(dir, "secret.env"), "TOKEN=x");
+    await mkdir(join(dir, "private"));
+    await expect(fileTree(dir, ["secret.env"], "/app/")).rejects.toThrow(/copy source secret.env is excluded by .slipwayignore/);
+    await expect(fileTree(dir, ["private"], "/app/")).rejects.toThrow(/copy source private is excluded by .slipwayignore/);
+    const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
+    await writeFile(join(outside, "hostname"), "host");
+    await symlink(outside, join(dir, "etc-link"));
+    await expect(fileTree(dir, ["etc-link/hostname"], "/app/h")).rejects.toThrow(/copy source etc-link\/hostname is outside the app directory .* \(through a symlink/);
   });
 });

@@ -1,9 +1,9 @@
 // Packages what a deploy uploads: handler modules bundled with esbuild (one self-contained ESM file each) and file
 // trees for COPY steps, hashed by content (path, type, mode, content or link target; never mtime). The local cache
 // spares both the work when nothing they read has changed; esbuild itself is loaded only when something must be built.
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { InvalidError, NotFoundError } from "../core/errors.js";
 import type { FileTree, FileTreeEntry } from "../core/schemas.js";
 import { sha256, type Digest } from "../oci/digest.js";
@@ -95,11 +95,19 @@ export async function fileTree(
   const entries = new Map<string, FileTreeEntry>();
   const blobs: Blob[] = [];
   const resolved = [];
+  const realContext = realpathSync(contextDir);
   for (const src of sources) {
     const abs = resolve(contextDir, src);
-    if (relative(contextDir, abs).startsWith("..")) throw new InvalidError(`copy source ${src} is outside the app directory ${contextDir}`, { src });
+    const rel = relative(contextDir, abs);
+    if (rel.startsWith("..")) throw new InvalidError(`copy source ${src} is outside the app directory ${contextDir}`, { src });
     const st = lstatSync(abs, { throwIfNoEntry: false });
     if (!st) throw new NotFoundError(`copy source ${src} does not exist (looked in ${contextDir})`, { src });
+    // The directories on the way must stay inside too: `etc-link/passwd` with etc-link → /etc is outside.
+    const realParent = realpathSync(dirname(abs));
+    if (realParent !== realContext && !realParent.startsWith(realContext + "/")) {
+      throw new InvalidError(`copy source ${src} is outside the app directory ${contextDir} (through a symlink, to ${realParent})`, { src });
+    }
+    if (rel && ignore.ignores(rel)) throw new NotFoundError(`copy source ${src} is excluded by ${ignore.file} in ${contextDir}`, { src });
     resolved.push({ abs, isDir: st.isDirectory() });
   }
 
@@ -128,7 +136,8 @@ export async function fileTree(
   let dir = dest;
   if (single && !single.isDir && !dest.endsWith("/")) {
     // `copy("a.txt", "/app/b.txt")`: dest is the file's own path.
-    dir = dest.slice(0, dest.length - basename(dest).length) || "/";
+    // A relative one stays relative: the server puts it under the image's working directory.
+    dir = dest.slice(0, dest.length - basename(dest).length) || (dest.startsWith("/") ? "/" : ".");
     add(single.abs, basename(dest), relative(contextDir, single.abs));
   } else {
     for (const r of resolved) add(r.abs, r.isDir ? "" : basename(r.abs), relative(contextDir, r.abs));

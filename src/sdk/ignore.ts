@@ -9,17 +9,21 @@ interface Rule {
 }
 
 export class IgnoreRules {
-  private constructor(private readonly rules: Rule[]) {}
+  private constructor(
+    private readonly rules: Rule[],
+    /** The file the rules came from (for messages). */
+    readonly file: string = "the ignore rules",
+  ) {}
 
   static async load(dir: string): Promise<IgnoreRules> {
     for (const name of [".slipwayignore", ".dockerignore"]) {
       const text = await readFile(join(dir, name), "utf8").catch(() => null);
-      if (text !== null) return IgnoreRules.parse(text);
+      if (text !== null) return IgnoreRules.parse(text, name);
     }
     return new IgnoreRules([]);
   }
 
-  static parse(text: string): IgnoreRules {
+  static parse(text: string, file?: string): IgnoreRules {
     const rules: Rule[] = [];
     for (let line of text.split("\n")) {
       line = line.trim();
@@ -30,7 +34,7 @@ export class IgnoreRules {
       if (!line) continue;
       rules.push({ negate, re: globToRegExp(line) });
     }
-    return new IgnoreRules(rules);
+    return new IgnoreRules(rules, file);
   }
 
   /** Whether a path relative to the app directory is excluded. A path under an excluded directory is too. */

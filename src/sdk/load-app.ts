@@ -34,6 +34,9 @@ export async function loadAppFile(file: string, cache?: LocalCache): Promise<{ a
     bundled = await cachedBundle(cache ?? LocalCache.open(path, { dir: null }), { kind: "app", path, sdk: entry }, {
       ...NODE_ESM_BUNDLE,
       entryPoints: [path],
+      // The bundle runs from the cache (or a temporary file); paths the app resolves against its own URL stay the
+      // app file's. Modules it imports are bundled into it, so theirs is the app file's too.
+      define: { "import.meta.url": JSON.stringify(pathToFileURL(path).href) },
       plugins: [
         {
           name: "slipway-self",

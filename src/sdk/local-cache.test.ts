@@ -274,7 +274,7 @@ describe("bundles from the local cache", () => {
     await writeFile(
       join(dir, "app.ts"),
       `import { App, Image } from "slipway";\nimport { readFileSync } from "node:fs";\n` +
-        `export const app = new App(readFileSync(${JSON.stringify(join(dir, "name.txt"))}, "utf8").trim());\n` +
+        `export const app = new App(readFileSync(new URL("./name.txt", import.meta.url), "utf8").trim());\n` +
         `app.function("f", { image: Image.scratch(), handler: "./h.ts" });\n`,
     );
     await writeFile(join(dir, "name.txt"), "first");
