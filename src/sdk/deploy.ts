@@ -158,7 +158,10 @@ const BATCH_BYTES = 16 << 20;
  */
 export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number> {
   const unique = new Map(blobs.map((b) => [b.digest, b]));
-  const missing = await client.missingBlobs([...unique.keys()]);
+  const digests = [...unique.keys()];
+  const missing: Digest[] = [];
+  // Asked in groups: the server takes up to 100,000 digests a request.
+  for (let i = 0; i < digests.length; i += 50_000) missing.push(...(await client.missingBlobs(digests.slice(i, i + 50_000))));
   const large: Array<{ digest: Digest; data: Buffer }> = [];
   let batch: Array<{ digest: Digest; data: Buffer }> = [];
   let batchBytes = 0;
