@@ -170,10 +170,12 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     await mkdir(join(dir, "rel/files"), { recursive: true });
     await mkdir(join(dir, "rel/empty"), { recursive: true });
     await writeFile(join(dir, "rel/files/a.txt"), "a\n");
+    await writeFile(join(dir, "rel/files/__init__.py"), "");
     const app = await writeApp(`base.workdir("/srv").copy("rel/files/a.txt", "a2.txt").copy("rel/files", "sub").copy("rel/empty", "/")`, "rel.ts");
     const built = await build(app);
     expect(await fileInImage(server, built.digest, "srv/a2.txt")).toBe("a\n");
     expect(await fileInImage(server, built.digest, "srv/sub/a.txt")).toBe("a\n");
+    expect(await fileInImage(server, built.digest, "srv/sub/__init__.py")).toBe("");
     const manifest = JSON.parse((await server.slipway.blobs.readBuffer(built.digest as `sha256:${string}`)).toString());
     // busybox, then the two copies: the empty one added no layer.
     expect(manifest.layers).toHaveLength(3);

@@ -361,7 +361,8 @@ class FsBlobWriter implements BlobWriter {
   private async append(buffers: Uint8Array[]): Promise<void> {
     if (this.failure) throw this.failure;
     try {
-      let pending = buffers;
+      // Empty buffers (an empty blob, an empty chunk) have nothing to write; a writev of only those returns 0.
+      let pending = buffers.filter((b) => b.length > 0);
       while (pending.length > 0) {
         // A full disk takes what fits and reports nothing; writing the rest then fails with the reason.
         const { bytesWritten } = await this.file.writev(pending);
