@@ -29,4 +29,12 @@ describe("host commands through one shell", () => {
   it("refuse arguments with newlines instead of mangling them", async () => {
     await expect(hostCommand("echo", ["a\nb"])).rejects.toThrow(/newlines/);
   });
+
+  it("kill a command that hangs, fail what waited behind it, and start a fresh shell for the next", async () => {
+    const hung = hostCommand("sleep", ["30"], { timeoutMs: 300 });
+    const behind = hostCommand("echo", ["behind"]);
+    await expect(hung).rejects.toThrow(/sleep: the command shell gave no answer in 0.3 s/);
+    await expect(behind).rejects.toThrow(/gave no answer/);
+    expect(await hostCommand("echo", ["fresh"])).toBe("fresh\n");
+  });
 });

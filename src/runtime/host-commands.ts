@@ -12,12 +12,14 @@ export interface HostCommandError extends Error {
 
 interface Pending {
   marker: string;
+  timeoutMs: number;
   resolve: (output: string) => void;
   reject: (err: Error) => void;
   command: string;
 }
 
 let shell: ChildProcessWithoutNullStreams | null = null;
+let hung: (head: Pending) => void = () => undefined;
 let buffered = "";
 const queue: Pending[] = [];
 
@@ -26,8 +28,13 @@ function quote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A command that has not answered by then is taken as hung: the shell and what it runs are killed, and replaced. */
+const COMMAND_TIMEOUT_MS = 60_000;
+let timer: NodeJS.Timeout | null = null;
+
 function startShell(): ChildProcessWithoutNullStreams {
-  const sh = spawn("/bin/sh", [], { stdio: ["pipe", "pipe", "pipe"] });
+  // Its own process group, so that a hung command can be killed with it.
+  const sh = spawn("/bin/sh", [], { stdio: ["pipe", "pipe", "pipe"], detached: true });
   sh.stdout.setEncoding("utf8");
   sh.stdout.on("data", (chunk: string) => {
     buffered += chunk;
@@ -42,19 +49,41 @@ function startShell(): ChildProcessWithoutNullStreams {
       const output = buffered.slice(0, at);
       buffered = buffered.slice(end + 1);
       queue.shift();
+      armTimer(sh);
       if (code === 0) head.resolve(output);
       else head.reject(Object.assign(new Error(`${head.command} exited with code ${code}: ${output.trim()}`), { code, output }));
       if (queue.length === 0) idle(sh);
     }
   });
   const fail = (why: string) => {
-    if (shell === sh) shell = null;
+    if (shell !== sh) return;
+    shell = null;
     buffered = "";
+    if (timer) clearTimeout(timer);
+    timer = null;
     for (const p of queue.splice(0)) p.reject(Object.assign(new Error(`${p.command}: the command shell ${why}`), { code: -1, output: "" }));
+  };
+  hung = (head) => {
+    fail(`gave no answer in ${head.timeoutMs / 1000} s`);
+    try {
+      process.kill(-sh.pid!, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
   };
   sh.on("error", (err) => fail(`failed: ${err.message}`));
   sh.on("exit", () => fail("exited"));
   return sh;
+}
+
+/** Times the command at the head of the queue. */
+function armTimer(sh: ChildProcessWithoutNullStreams): void {
+  if (timer) clearTimeout(timer);
+  timer = null;
+  if (queue.length === 0 || shell !== sh) return;
+  const head = queue[0]!;
+  timer = setTimeout(() => hung(head), head.timeoutMs);
+  timer.unref();
 }
 
 /** An idle shell does not keep the process alive. */
@@ -72,9 +101,10 @@ function busy(sh: ChildProcessWithoutNullStreams): void {
 
 /**
  * Runs `command args…` (in `cwd`) and resolves with its output; rejects with its exit code and output when it
- * fails. Commands run one at a time, in call order.
+ * fails, or when it gives no answer within `timeoutMs` (then it is killed, and so is every command queued behind it).
+ * Commands run one at a time, in call order.
  */
-export function hostCommand(command: string, args: string[], options: { cwd?: string } = {}): Promise<string> {
+export function hostCommand(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
   const words = [command, ...args];
   if (words.some((w) => w.includes("\n") || w.includes("\0")) || (options.cwd ?? "").includes("\n")) {
     return Promise.reject(new Error(`${command}: arguments with newlines are not passed to the command shell`));
@@ -84,7 +114,8 @@ export function hostCommand(command: string, args: string[], options: { cwd?: st
   const marker = `__slipway_${randomBytes(12).toString("hex")}`;
   const cd = options.cwd ? `cd ${quote(options.cwd)} && ` : "";
   return new Promise((resolve, reject) => {
-    queue.push({ marker, resolve, reject, command });
+    queue.push({ marker, resolve, reject, command, timeoutMs: options.timeoutMs ?? COMMAND_TIMEOUT_MS });
+    if (queue.length === 1) armTimer(shell!);
     // A subshell: `cd` and the command's fate stay inside it. The marker line carries the exit status.
     shell!.stdin.write(`(${cd}exec ${words.map(quote).join(" ")}) </dev/null 2>&1; printf '\\n%s %d\\n' ${marker} $?\n`);
   });
