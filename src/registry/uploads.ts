@@ -223,18 +223,19 @@ export class UploadSessions {
     if (!failure) return writer;
     if (isDiskFailure(failure)) {
       // The file may hold part of the chunk and the hash all of it: back to the last offset the client was told.
-      if (!(await this.rewind(session, writer, start))) throw unavailable(failure, "the upload could not be kept and was cancelled: start a new one", { id: session.id });
-      throw unavailable(failure, `the upload still holds its first ${start} bytes: send the rest from there`, { id: session.id, offset: start });
+      // After a failed sync not even the bytes before it are known to be on disk: the session ends.
+      if (failure.details.stage === "write" && (await this.rewind(session, writer, start))) {
+        throw unavailable(failure, `the upload still holds its first ${start} bytes: send the rest from there`, { id: session.id, offset: start });
+      }
+      await this.end(session.id);
+      throw unavailable(failure, "the upload could not be kept and was cancelled: start a new one", { id: session.id });
     }
     // A chunk with a declared size is all or nothing; a streamed one keeps what arrived, for the client to resume.
-    if (expected !== undefined) await this.rewind(session, writer, start);
+    if (expected !== undefined && !(await this.rewind(session, writer, start))) await this.end(session.id);
     throw failure;
   }
 
-  /**
-   * Reopens the session at `size` bytes (dropping what came after). When even that fails, the session ends, since
-   * its bytes on disk can no longer be trusted: returns false.
-   */
+  /** Reopens the session at `size` bytes, dropping what came after; false when even that fails. */
   private async rewind(session: UploadRecord, writer: BlobWriter, size: number): Promise<boolean> {
     const algorithm = this.open.get(session.id)?.algorithm ?? (session.algorithm as DigestAlgorithm);
     this.open.delete(session.id);
@@ -243,9 +244,13 @@ export class UploadSessions {
       await this.reopen(session, algorithm, size);
       return true;
     } catch {
-      await this.drop(session.id).catch(() => this.forget(session.id));
       return false;
     }
+  }
+
+  /** Ends a session whose bytes can no longer be trusted, removing them if the disk allows. */
+  private async end(id: string): Promise<void> {
+    await this.drop(id).catch(() => this.forget(id));
   }
 
   /** Ends a session in the metadata (bytes that could not be removed are swept by garbage collection). */

@@ -6,7 +6,8 @@
 //
 // Every write streams through a hasher and commits against an expected digest and size; nothing unverified becomes
 // visible. Commit is idempotent, cancel is safe twice. A failed disk write (full disk, I/O error) is an
-// UnavailableError and ends the writer; its bytes stay for the caller to truncate and resume, or to cancel.
+// UnavailableError and ends the writer; its bytes stay for the caller to truncate and resume, or to cancel. A failed
+// sync (details.stage "sync") leaves no byte known to be on disk: the caller can only cancel.
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm, stat, open, readFile, link, copyFile, utimes, truncate, type FileHandle } from "node:fs/promises";
@@ -371,7 +372,7 @@ class FsBlobWriter implements BlobWriter {
         this.unflushedBytes += bytesWritten;
       }
     } catch (err) {
-      this.failure = diskFailure(`writing blob upload ${this.id}`, err);
+      this.failure = diskFailure(`writing blob upload ${this.id}`, "write", err);
       throw this.failure;
     }
     if (this.unflushedBytes >= FLUSH_EVERY_BYTES && !this.flushing) this.flushInBackground();
@@ -385,7 +386,7 @@ class FsBlobWriter implements BlobWriter {
       },
       (err: unknown) => {
         this.flushing = null;
-        this.failure ??= diskFailure(`writing blob upload ${this.id} to disk`, err);
+        this.failure ??= diskFailure(`writing blob upload ${this.id} to disk`, "sync", err);
       },
     );
   }
@@ -417,10 +418,10 @@ class FsBlobWriter implements BlobWriter {
       await this.file.datasync();
       await this.close();
     } catch (err) {
-      throw diskFailure(`writing blob ${digest} to disk`, err);
+      throw diskFailure(`writing blob ${digest} to disk`, "sync", err);
     }
     await this.store.adopt(this.path, digest).catch((err: unknown) => {
-      throw diskFailure(`storing blob ${digest}`, err);
+      throw diskFailure(`storing blob ${digest}`, "write", err);
     });
     this.committed = { digest, size: this.bytes };
     return this.committed;
@@ -457,9 +458,12 @@ function after(buffers: Uint8Array[], n: number): Uint8Array[] {
   return rest;
 }
 
-/** A failed disk operation as the error callers handle: unavailable (retry later), with the errno for operators. */
-function diskFailure(what: string, err: unknown): UnavailableError {
+/**
+ * A failed disk operation as the error callers handle: unavailable (retry later), with the errno for operators and
+ * the stage that failed (a write, or a sync: after a failed sync, bytes written earlier may not be on disk either).
+ */
+function diskFailure(what: string, stage: "write" | "sync", err: unknown): UnavailableError {
   const errno = (err as NodeJS.ErrnoException).code;
   const reason = errno === "ENOSPC" || errno === "EDQUOT" ? `the disk is full (${errno})` : errno ? `the disk reported ${errno}` : (err as Error).message;
-  return new UnavailableError(`${what} failed: ${reason}`, { errno: errno ?? null }, { cause: err });
+  return new UnavailableError(`${what} failed: ${reason}`, { errno: errno ?? null, stage }, { cause: err });
 }
