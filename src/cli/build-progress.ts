@@ -11,8 +11,13 @@ interface StepReport {
 }
 
 export function showBuildEvent(out: Output, raw: unknown, options: { explainHits?: boolean } = {}): void {
-  const e = raw as { type: string; image?: string; text?: string; event?: Record<string, unknown> };
+  const e = raw as { type: string; image?: string; text?: string; lines?: string[]; event?: Record<string, unknown> };
   if (e.type === "message" && e.text) return out.progress(e.text);
+  // What the client reused or redid before sending (its cache), shown with --explain.
+  if (e.type === "client") {
+    if (options.explainHits) for (const line of e.lines ?? []) out.progress(line);
+    return;
+  }
   if (e.type !== "build" || !e.event) return;
   const ev = e.event as { type: string; total: number; line?: string; text?: string; report?: StepReport };
   if (ev.type === "warning" && ev.text) return out.progress(`warning: ${ev.text}`);

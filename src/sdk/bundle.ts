@@ -38,7 +38,7 @@ export async function cachedBundle(
   options: BuildOptions,
 ): Promise<{ code: Buffer; digest: Digest; exports: string[]; path: string | null }> {
   const key = bundleKey({ ...keyParts, esbuild: esbuildVersion(), options: JSON.stringify(options, (_k, v) => (typeof v === "function" ? String(v) : v)) });
-  const hit = cache.bundle(key);
+  const hit = cache.bundle(key, `${String(keyParts.kind)} ${String(keyParts.path)}`);
   if (hit) return { code: hit.code, digest: hit.record.output, exports: hit.record.exports ?? [], path: hit.path };
   cache.began();
   const { build } = await import("esbuild");

@@ -208,6 +208,7 @@ async function sendAppFile(
   const { app, path, dir } = await loadAppFile(file, cache);
   const prepared = await prepareDeploy(app, path, dir, params, cache);
   cache.save();
+  params.onEvent?.({ type: "client", lines: cache.report() });
   const once = async (): Promise<unknown> => {
     let result: unknown;
     for await (const msg of send(prepared.request)) {

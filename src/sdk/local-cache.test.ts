@@ -173,6 +173,27 @@ describe("bundles from the local cache", () => {
     expect(b3.read().toString()).toContain("n = 2");
   });
 
+  it("say, for --explain, which bundles were reused and why one was made again", async () => {
+    const { dir, cacheDir } = await workspace();
+    await writeFile(join(dir, "lib.ts"), "export const n = 1;\n");
+    await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
+    await settle(dir);
+    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const c1 = open();
+    await bundleHandler(join(dir, "h.ts"), c1);
+    c1.save();
+    expect(c1.report().join("\n")).toMatch(/handler .*h\.ts: bundled again: not bundled before/);
+    const c2 = open();
+    await bundleHandler(join(dir, "h.ts"), c2);
+    c2.save();
+    expect(c2.report()).toEqual([expect.stringMatching(/2 file\(s\) known by signature, 0 read and hashed/), expect.stringMatching(/h\.ts: bundle reused/)]);
+    await writeFile(join(dir, "lib.ts"), "export const n = 2;\n");
+    await settle(dir);
+    const c3 = open();
+    await bundleHandler(join(dir, "h.ts"), c3);
+    expect(c3.report().join("\n")).toContain(`bundled again: ${join(dir, "lib.ts")} changed`);
+  });
+
   it("bundle again when a new file changes how an import resolves", async () => {
     const { dir, cacheDir } = await workspace();
     await writeFile(join(dir, "lib.js"), "export const n = 'from js';\n");

@@ -49,6 +49,7 @@ export class LocalCache {
   private clockDev: bigint | null = null;
   /** Files read and hashed, and files whose recorded digest was used, in this run. */
   readonly counts = { hashed: 0, reused: 0 };
+  private readonly notes: string[] = [];
 
   private constructor(
     private readonly dir: string | null,
@@ -105,7 +106,7 @@ export class LocalCache {
     const began = this.began();
     const st = stat ?? statSync(path, { bigint: true });
     const sig = signature(st);
-    const known = this.previous.files[path] ?? this.used.files[path];
+    const known = this.used.files[path] ?? this.previous.files[path];
     if (known && known[0] === sig) {
       this.used.files[path] = known;
       this.counts.reused++;
@@ -126,30 +127,46 @@ export class LocalCache {
     return st.dev === this.clockDev && st.ctimeNs < began;
   }
 
-  /** A recorded bundle whose every input still has its digest and every probe its signature. */
-  bundle(key: string): { record: BundleRecord; code: Buffer; path: string } | null {
+  /**
+   * A recorded bundle whose every input still has its digest and every probe its signature. Otherwise null, and
+   * why (for `--explain`) among `notes`, under `label`.
+   */
+  bundle(key: string, label: string): { record: BundleRecord; code: Buffer; path: string } | null {
+    const miss = (why: string) => {
+      this.notes.push(`${label}: bundled again: ${why}`);
+      return null;
+    };
     const record = this.previous.bundles[key];
-    if (!record || !this.dir) return null;
+    if (!this.dir) return null;
+    if (!record) return miss("not bundled before with this esbuild, SDK and options, or not kept (an input changed while it was read)");
     this.began();
-    for (const [path, sig] of Object.entries(record.probes)) if (probe(path) !== sig) return null;
+    for (const [path, sig] of Object.entries(record.probes)) {
+      if (probe(path) !== sig) return miss(`${path} changed (it decides how imports resolve)`);
+    }
     for (const [path, digest] of Object.entries(record.inputs)) {
       try {
-        if (this.digest(path).digest !== digest) return null;
+        if (this.digest(path).digest !== digest) return miss(`${path} changed`);
       } catch {
-        return null;
+        return miss(`${path} is gone`);
       }
     }
-    if (!isDigestString(record.output)) return null;
     let code: Buffer;
     const path = this.outputPath(record.output)!;
     try {
       code = readFileSync(path);
     } catch {
-      return null;
+      return miss(`the kept output ${path} is gone`);
     }
-    if (sha256(code) !== record.output) return null;
+    if (sha256(code) !== record.output) return miss(`the kept output ${path} is damaged`);
     this.used.bundles[key] = record;
+    this.notes.push(`${label}: bundle reused (inputs and resolution unchanged)`);
     return { record, code, path };
+  }
+
+  /** What this run did, for `--explain`: files hashed and reused, each bundle reused or made again and why. */
+  report(): string[] {
+    if (!this.dir) return ["client cache: off (every file hashed, every bundle made)"];
+    return [`client cache ${this.dir}: ${this.counts.reused} file(s) known by signature, ${this.counts.hashed} read and hashed`, ...this.notes];
   }
 
   /** Where a bundle output is kept (null for a cache that keeps nothing). */
