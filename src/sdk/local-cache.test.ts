@@ -149,6 +149,7 @@ describe("bundles from the local cache", () => {
     expect((await bundleHandler(join(dir, "h.ts"), cache)).read().toString()).toContain("42");
     expect(cache.digest(join(dir, "h.ts")).digest).toBe(sha256(Buffer.from("export default () => 42;\n")));
     cache.save();
+    expect(cache.report()[0]).toMatch(/client cache .*: cannot be written \(.*\): every file is hashed and every bundle made/);
   });
 
   it("reuse a handler bundle until a file it imports changes", async () => {

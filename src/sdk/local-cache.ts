@@ -50,6 +50,7 @@ export class LocalCache {
   /** Files read and hashed, and files whose recorded digest was used, in this run. */
   readonly counts = { hashed: 0, reused: 0 };
   private readonly notes: string[] = [];
+  private problem: string | null = null;
 
   private constructor(
     private readonly dir: string | null,
@@ -89,9 +90,10 @@ export class LocalCache {
           const st = statSync(stamp, { bigint: true });
           this.beganAt = st.ctimeNs;
           this.clockDev = st.dev;
-        } catch {
+        } catch (err) {
           // No stamp, no trust: every file counts as just changed.
           this.beganAt = BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000_000n;
+          this.problem = `cannot be written (${(err as Error).message}): every file is hashed and every bundle made`;
         }
       }
     }
@@ -166,7 +168,8 @@ export class LocalCache {
   /** What this run did, for `--explain`: files hashed and reused, each bundle reused or made again and why. */
   report(): string[] {
     if (!this.dir) return ["client cache: off (every file hashed, every bundle made)"];
-    return [`client cache ${this.dir}: ${this.counts.reused} file(s) known by signature, ${this.counts.hashed} read and hashed`, ...this.notes];
+    const state = this.problem ?? `${this.counts.reused} file(s) known by signature, ${this.counts.hashed} read and hashed`;
+    return [`client cache ${this.dir}: ${state}`, ...this.notes];
   }
 
   /** Where a bundle output is kept (null for a cache that keeps nothing). */
