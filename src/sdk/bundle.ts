@@ -13,6 +13,7 @@ import { bundleKey, LocalCache } from "./local-cache.js";
 /** Content to upload, read only if the server lacks it. */
 export interface Blob {
   digest: Digest;
+  size: number;
   read(): Buffer;
 }
 
@@ -69,7 +70,7 @@ export async function bundleHandler(path: string, cache: LocalCache = LocalCache
       { handler: path },
     );
   }
-  return { digest: bundled.digest, read: () => bundled.code };
+  return { digest: bundled.digest, size: bundled.code.length, read: () => bundled.code };
 }
 
 /** esbuild's first error as `file:line:column: text`, the form editors jump to. */
@@ -128,7 +129,7 @@ export async function fileTree(
       entries.set(entryPath, { type: "symlink", path: entryPath, mode, target: readlinkSync(absPath) });
     } else if (s.isFile()) {
       const { digest, size } = cache.digest(absPath, s);
-      blobs.push({ digest, read: () => readVerified(absPath, digest) });
+      blobs.push({ digest, size, read: () => readVerified(absPath, digest) });
       entries.set(entryPath, { type: "file", path: entryPath, mode, size, digest });
     }
   }

@@ -57,7 +57,7 @@ export async function prepareDeploy(
   const blobs: Blob[] = [];
   const addBlob = (data: Buffer) => {
     const digest = sha256(data);
-    blobs.push({ digest, read: () => data });
+    blobs.push({ digest, size: data.length, read: () => data });
     return digest;
   };
 
@@ -113,8 +113,8 @@ async function imageSpec(
   for (const draft of image.steps) {
     if (draft.op === "base" && draft.source.kind === "tarball") {
       const path = resolve(dir, draft.source.path);
-      const { digest } = cache.digest(path);
-      blobs.push({ digest, read: () => readVerified(path, digest) });
+      const { digest, size } = cache.digest(path);
+      blobs.push({ digest, size, read: () => readVerified(path, digest) });
       steps.push({ op: "base", source: { kind: "tarball", digest, name: draft.source.path } });
     } else if (draft.op === "base" && draft.source.kind === "debian") {
       steps.push({
@@ -129,7 +129,7 @@ async function imageSpec(
       blobs.push(...t.blobs);
       const treeBytes = Buffer.from(canonicalJson(t.tree));
       const tree = sha256(treeBytes);
-      blobs.push({ digest: tree, read: () => treeBytes });
+      blobs.push({ digest: tree, size: treeBytes.length, read: () => treeBytes });
       steps.push({ op: "copy", src: draft.src.join(" "), as: draft.dest, tree, dest: t.dest });
     } else {
       steps.push(draft as Step);
@@ -151,6 +151,8 @@ async function gitSource(dir: string): Promise<{ gitCommit?: string; dirty?: boo
 /** Blobs up to this size travel in batches of up to BATCH_BYTES; larger ones alone. */
 const SMALL_BLOB = 1 << 20;
 const BATCH_BYTES = 16 << 20;
+/** Requests in flight at once; each reads its blobs only when it is sent, so memory stays near this many batches. */
+const IN_FLIGHT = 2;
 
 /**
  * Uploads the blobs the server does not have yet (content-addressed, so each at most once). Small ones go many to
@@ -162,29 +164,31 @@ export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number
   const missing: Digest[] = [];
   // Asked in groups: the server takes up to 100,000 digests a request.
   for (let i = 0; i < digests.length; i += 50_000) missing.push(...(await client.missingBlobs(digests.slice(i, i + 50_000))));
-  const large: Array<{ digest: Digest; data: Buffer }> = [];
-  let batch: Array<{ digest: Digest; data: Buffer }> = [];
+  const sends: Array<() => Promise<void>> = [];
+  let batch: Blob[] = [];
   let batchBytes = 0;
-  const sends: Array<Promise<void>> = [];
+  const flush = () => {
+    const these = batch;
+    sends.push(() => client.putBlobs(these.map((b) => ({ digest: b.digest, data: b.read() }))));
+    batch = [];
+    batchBytes = 0;
+  };
   for (const digest of missing) {
-    const data = unique.get(digest)!.read();
-    if (data.length > SMALL_BLOB) {
-      large.push({ digest, data });
+    const blob = unique.get(digest)!;
+    if (blob.size > SMALL_BLOB) {
+      sends.push(() => client.putBlob(digest, blob.read()));
       continue;
     }
-    batch.push({ digest, data });
-    batchBytes += data.length;
-    if (batchBytes >= BATCH_BYTES) {
-      sends.push(client.putBlobs(batch));
-      batch = [];
-      batchBytes = 0;
-    }
+    batch.push(blob);
+    batchBytes += blob.size;
+    if (batchBytes >= BATCH_BYTES) flush();
   }
-  if (batch.length > 0) sends.push(client.putBlobs(batch));
-  await Promise.all(sends);
-  for (let i = 0; i < large.length; i += 4) {
-    await Promise.all(large.slice(i, i + 4).map((b) => client.putBlob(b.digest, b.data)));
-  }
+  if (batch.length > 0) flush();
+  let next = 0;
+  const worker = async () => {
+    while (next < sends.length) await sends[next++]!();
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, sends.length) }, worker));
   return missing.length;
 }
 
