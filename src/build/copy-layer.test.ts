@@ -1,18 +1,20 @@
-import { chmod, mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fileTreeSchema, type FileTree } from "../core/schemas.js";
 import { sha256, type Digest } from "../oci/digest.js";
 import { entriesFromDirectory, type LayerEntry } from "../oci/layer-writer.js";
 import { copyLayerEntries } from "./copy-layer.js";
+import { tempDirs } from "../../test/helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 const shape = (entries: LayerEntry[]) =>
   entries.map((e) => ("mode" in e ? `${e.type} ${e.path} ${e.mode.toString(8)}${e.type === "symlink" ? ` -> ${e.target}` : ""}${e.type === "file" ? ` ${e.size}` : ""}` : `${e.type} ${e.path}`));
 
 describe("COPY layers written from the file tree", () => {
   it("list the same entries, in the same order, as a walk of the copied directory", async () => {
-    const blobs = await mkdtemp(join(tmpdir(), "slipway-copy-blobs-"));
+    const blobs = await temp("slipway-copy-blobs-");
     const contents: Record<string, string> = { "a/b": "inside", "a-c": "dash sorts before slash", "z/deep/er/f": "deep", "x.sh": "#!/bin/sh\n" };
     const pathOf = new Map<Digest, string>();
     const tree: FileTree = { entries: [] };
@@ -25,7 +27,7 @@ describe("COPY layers written from the file tree", () => {
     tree.entries.push({ type: "dir", path: "a", mode: 0o750 }, { type: "symlink", path: "link", mode: 0o777, target: "a/b" });
 
     // The same tree, copied into /srv/app by hand (z/ and z/deep/er are implied, so 0755).
-    const root = await mkdtemp(join(tmpdir(), "slipway-copy-dir-"));
+    const root = await temp("slipway-copy-dir-");
     const app = join(root, "srv/app");
     await mkdir(join(app, "a"), { recursive: true, mode: 0o755 });
     await chmod(join(app, "a"), 0o750);

@@ -1,7 +1,8 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { hostCommand } from "./host-commands.js";
+import { tempDirs } from "../../test/helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 describe("host commands through one shell", () => {
   it("pass every argument through untouched, quotes, spaces and $ included", async () => {
@@ -10,7 +11,7 @@ describe("host commands through one shell", () => {
   });
 
   it("run in the given directory, and keep stdout and stderr", async () => {
-    const dir = await mkdtemp(`${tmpdir()}/slipway-hostcmd-`);
+    const dir = await temp("slipway-hostcmd-");
     expect(await hostCommand("pwd", [], { cwd: dir })).toBe(`${dir}\n`);
     expect(await hostCommand("sh", ["-c", "echo out; echo err >&2"])).toBe("out\nerr\n");
   });

@@ -1,12 +1,14 @@
-import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundleHandler, fileTree } from "./bundle.js";
+import { tempDirs } from "../../test/helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 describe("handler bundles", () => {
   it("bundle a TypeScript handler into one ESM file", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "slipway-bundle-"));
+    const dir = await temp("slipway-bundle-");
     await writeFile(join(dir, "lib.ts"), "export const twice = (n: number): number => n * 2;\n");
     await writeFile(join(dir, "h.ts"), `import { twice } from "./lib.ts";\nexport default (n: number) => twice(n);\n`);
     const code = (await bundleHandler(join(dir, "h.ts"))).read().toString();
@@ -15,7 +17,7 @@ describe("handler bundles", () => {
   });
 
   it("refuse a handler module without a default or `handler` export, naming what it exports", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "slipway-bundle-"));
+    const dir = await temp("slipway-bundle-");
     await writeFile(join(dir, "h.ts"), "export const other = 1;\n");
     await expect(bundleHandler(join(dir, "h.ts"))).rejects.toThrow(/exports no handler.*exports found: other/);
   });
@@ -23,7 +25,7 @@ describe("handler bundles", () => {
 
 describe("file trees for COPY", () => {
   it("name a single file by dest, or keep its name under a dest ending in /", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "slipway-tree-"));
+    const dir = await temp("slipway-tree-");
     await writeFile(join(dir, "a.txt"), "a");
     expect((await fileTree(dir, ["a.txt"], "/app/b.txt")).tree.entries.map((e) => e.path)).toEqual(["b.txt"]);
     expect((await fileTree(dir, ["a.txt"], "/app/")).dest).toBe("/app/");
@@ -31,13 +33,13 @@ describe("file trees for COPY", () => {
   });
 
   it("refuse a source named directly but excluded by the ignore file, and one reached through a symlink out of the app", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "slipway-tree-"));
+    const dir = await temp("slipway-tree-");
     await writeFile(join(dir, ".slipwayignore"), "secret.env\nprivate/\n");
     await writeFile(join(dir, "secret.env"), "TOKEN=x");
     await mkdir(join(dir, "private"));
     await expect(fileTree(dir, ["secret.env"], "/app/")).rejects.toThrow(/copy source secret.env is excluded by .slipwayignore/);
     await expect(fileTree(dir, ["private"], "/app/")).rejects.toThrow(/copy source private is excluded by .slipwayignore/);
-    const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
+    const outside = await temp("slipway-outside-");
     await writeFile(join(outside, "hostname"), "host");
     await symlink(outside, join(dir, "etc-link"));
     await expect(fileTree(dir, ["etc-link/hostname"], "/app/h")).rejects.toThrow(/copy source etc-link\/hostname is outside the app directory .* \(through a symlink/);

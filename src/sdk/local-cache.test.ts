@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, stat, symlink, unlink, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, symlink, unlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -7,11 +7,14 @@ import { sha256 } from "../oci/digest.js";
 import { bundleHandler, fileTree } from "./bundle.js";
 import { LocalCache } from "./local-cache.js";
 import { loadAppFile } from "./load-app.js";
+import { tempDirs } from "../../test/helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 async function workspace(): Promise<{ dir: string; cacheDir: string }> {
   // The cache lives apart from the app: making it must not count as a change beside the app's files.
-  const root = await mkdtemp(join(tmpdir(), "slipway-local-cache-"));
-  return { dir: root, cacheDir: join(await mkdtemp(join(tmpdir(), "slipway-local-cache-dir-")), "slipway") };
+  const root = await temp("slipway-local-cache-");
+  return { dir: root, cacheDir: join(await temp("slipway-local-cache-dir-"), "slipway") };
 }
 
 const cacheFor = (dir: string, cacheDir: string) => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
@@ -28,6 +31,8 @@ function hashAndSave(dir: string, cacheDir: string, file: string): LocalCache {
 const otherFs = existsSync("/dev/shm") && statSync("/dev/shm").dev !== statSync(tmpdir()).dev ? "/dev/shm" : null;
 if (!otherFs) console.log("skipping the other-filesystem test: /dev/shm is missing or on the same filesystem as the temporary directory");
 
+let clockDir: Promise<string> | undefined;
+
 /** Waits until the filesystem's clock has moved past the last change under `dir`, as it has for any edit made before a deploy. */
 async function settle(dir: string): Promise<void> {
   const newest = async (): Promise<bigint> => {
@@ -39,8 +44,9 @@ async function settle(dir: string): Promise<void> {
     return max;
   };
   const target = await newest();
+  clockDir ??= temp("slipway-clock-");
+  const probe = join(await clockDir, "probe");
   for (;;) {
-    const probe = join(tmpdir(), `slipway-clock-${process.pid}`);
     await writeFile(probe, "");
     if ((await stat(probe, { bigint: true })).ctimeNs > target) return;
     await new Promise((r) => setTimeout(r, 2));
@@ -85,7 +91,7 @@ describe("the client's local cache", () => {
 
   it.skipIf(!otherFs)("always hash files on another filesystem than the cache's (its clock cannot judge them)", async () => {
     const { dir } = await workspace();
-    const cacheDir = await mkdtemp(`${otherFs}/slipway-local-cache-`);
+    const cacheDir = await temp("slipway-local-cache-", otherFs!);
     const file = join(dir, "a.txt");
     await writeFile(file, "one");
     await settle(dir);
