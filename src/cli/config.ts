@@ -1,6 +1,8 @@
-// The CLI's one reader of the environment: SLIPWAY_URL, SLIPWAY_TOKEN, SLIPWAY_DATA (and, for `slipway server`
-// in crash tests only, SLIPWAY_FAULT: see server/faults.ts), validated once and passed down as options.
+// The CLI's one reader of the environment: SLIPWAY_URL, SLIPWAY_TOKEN, SLIPWAY_DATA, SLIPWAY_CACHE (with
+// XDG_CACHE_HOME and HOME for its default) and, for `slipway server` in crash tests only, SLIPWAY_FAULT (see
+// server/faults.ts), validated once and passed down as options.
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client } from "../sdk/client.js";
 
@@ -10,6 +12,8 @@ export interface CliConfig {
   dataDir: string;
   /** Raw SLIPWAY_FAULT; `slipway server` parses it with server/faults.ts. */
   fault: string | undefined;
+  /** The client's cache of hashes and bundles; null when SLIPWAY_CACHE=off. */
+  cacheDir: string | null;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
@@ -22,7 +26,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
       token = undefined;
     }
   }
-  return { url: env.SLIPWAY_URL ?? "http://127.0.0.1:7700", token, dataDir, fault: env.SLIPWAY_FAULT?.trim() || undefined };
+  const cacheDir =
+    env.SLIPWAY_CACHE === "off" ? null : resolve(env.SLIPWAY_CACHE || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "slipway"));
+  return { url: env.SLIPWAY_URL ?? "http://127.0.0.1:7700", token, dataDir, fault: env.SLIPWAY_FAULT?.trim() || undefined, cacheDir };
 }
 
 export function clientFrom(config: CliConfig): Client {

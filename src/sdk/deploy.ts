@@ -28,6 +28,8 @@ export interface DeployParams {
   onEvent?: (event: unknown) => void;
   /** Record the git commit the app directory is at (a deploy does; a build makes no version to record it on). */
   gitSource?: boolean;
+  /** Where the client keeps what it hashed and bundled (default ~/.cache/slipway); null keeps nothing. */
+  cacheDir?: string | null;
 }
 
 export interface PreparedDeploy {
@@ -208,7 +210,7 @@ async function sendAppFile(
   params: DeployParams,
   send: (request: PreparedDeploy["request"]) => AsyncGenerator<StreamItem>,
 ): Promise<unknown> {
-  const cache = LocalCache.open(resolve(file));
+  const cache = LocalCache.open(resolve(file), { dir: params.cacheDir });
   const { app, path, dir } = await loadAppFile(file, cache);
   const prepared = await prepareDeploy(app, path, dir, params, cache);
   cache.save();

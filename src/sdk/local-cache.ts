@@ -22,7 +22,7 @@ const FORMAT = 2;
 const MAX_PROJECT_DIRS = 20_000;
 
 export interface LocalCacheOptions {
-  /** Where the cache lives; null remembers nothing (every file hashed, every bundle built). */
+  /** Where the cache lives (default ~/.cache/slipway); null remembers nothing (every file hashed, every bundle built). */
   dir?: string | null;
 }
 
@@ -59,9 +59,9 @@ export class LocalCache {
     private readonly appDir: string,
   ) {}
 
-  /** The cache for one app file (by default under ~/.cache/slipway, or $SLIPWAY_CACHE; "off" turns it off). */
+  /** The cache for one app file. */
   static open(appPath: string, options: LocalCacheOptions = {}): LocalCache {
-    const dir = options.dir === undefined ? defaultCacheDir() : options.dir;
+    const dir = options.dir === undefined ? join(homedir(), ".cache", "slipway") : options.dir;
     const appDir = dirname(resolve(appPath));
     if (!dir) return new LocalCache(null, null, { format: FORMAT, files: {}, bundles: {} }, appDir);
     const indexPath = join(dir, `${sha256(appPath).slice("sha256:".length, 39)}.json`);
@@ -245,11 +245,6 @@ export class LocalCache {
 /** The key of a bundle: what was bundled and how (a different esbuild or SDK path is a different bundle). */
 export function bundleKey(parts: Record<string, unknown>): string {
   return sha256(canonicalJson(parts));
-}
-
-function defaultCacheDir(): string | null {
-  if (process.env.SLIPWAY_CACHE === "off") return null;
-  return process.env.SLIPWAY_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "slipway");
 }
 
 function signature(st: BigIntStats): string {

@@ -22,7 +22,9 @@ export function register(program: Command): void {
     .action(async (appFile: string, opts: { explain?: boolean; forceBuild?: boolean; buildArg?: string[]; json?: boolean }) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const { buildAppFile } = await import("../../sdk/deploy.js");
-        const result = (await buildAppFile(clientFrom(loadConfig()), appFile, {
+        const config = loadConfig();
+        const result = (await buildAppFile(clientFrom(config), appFile, {
+          cacheDir: config.cacheDir,
           forceBuild: Boolean(opts.forceBuild),
           buildArgs: parseKeyValues(opts.buildArg, "--build-arg"),
           onEvent: (e) => showBuildEvent(out, e, { explainHits: Boolean(opts.explain) }),

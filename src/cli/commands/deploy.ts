@@ -32,7 +32,8 @@ export function register(program: Command): void {
     .action(async (appFile: string, opts: DeployOptions) => {
       await runCommand(Boolean(opts.json), async (out) => {
         const { deployAppFile } = await import("../../sdk/deploy.js");
-        const client = clientFrom(loadConfig());
+        const config = loadConfig();
+        const client = clientFrom(config);
         let smoke: { function?: string; input: unknown } | undefined;
         if (opts.smoke !== undefined) {
           try {
@@ -47,6 +48,7 @@ export function register(program: Command): void {
         let result: DeployResult | null = null;
         try {
           result = (await deployAppFile(client, appFile, {
+            cacheDir: config.cacheDir,
             deployment: opts.deployment,
             promote: opts.promote,
             forceBuild: Boolean(opts.forceBuild),

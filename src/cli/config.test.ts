@@ -1,0 +1,12 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "./config.js";
+
+describe("the CLI's configuration from the environment", () => {
+  it("places the client cache by SLIPWAY_CACHE, then XDG_CACHE_HOME, then HOME, and turns it off with SLIPWAY_CACHE=off", () => {
+    const base = { SLIPWAY_TOKEN: "t", HOME: "/home/u" };
+    expect(loadConfig({ ...base, SLIPWAY_CACHE: "/var/cache/sw" }).cacheDir).toBe("/var/cache/sw");
+    expect(loadConfig({ ...base, XDG_CACHE_HOME: "/xdg" }).cacheDir).toBe("/xdg/slipway");
+    expect(loadConfig(base).cacheDir).toBe("/home/u/.cache/slipway");
+    expect(loadConfig({ ...base, SLIPWAY_CACHE: "off" }).cacheDir).toBeNull();
+  });
+});
