@@ -24,9 +24,10 @@ const HANDLER_BANNER = "import { createRequire as __slipwayRequire } from 'node:
 type BuildOptions = Parameters<typeof import("esbuild").build>[0];
 
 /** esbuild's version, part of every bundle's cache key (another esbuild may bundle differently). */
-export function esbuildVersion(): string {
-  const require = createRequire(import.meta.url);
-  return (JSON.parse(readFileSync(require.resolve("esbuild/package.json"), "utf8")) as { version: string }).version;
+let esbuildVersionRead: string | undefined;
+function esbuildVersion(): string {
+  esbuildVersionRead ??= (JSON.parse(readFileSync(createRequire(import.meta.url).resolve("esbuild/package.json"), "utf8")) as { version: string }).version;
+  return esbuildVersionRead;
 }
 
 /**
