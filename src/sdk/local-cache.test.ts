@@ -59,11 +59,11 @@ describe("the client's local cache", () => {
     const file = join(dir, "a.txt");
     await writeFile(file, "one");
     await settle(dir);
-    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const first = cacheFor(dir, cacheDir);
     expect(first.digest(file).digest).toBe(sha256(Buffer.from("one")));
     first.save();
 
-    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const second = cacheFor(dir, cacheDir);
     expect(second.digest(file).digest).toBe(sha256(Buffer.from("one")));
     expect(second.counts).toEqual({ hashed: 0, reused: 1 });
     second.save();
@@ -73,7 +73,7 @@ describe("the client's local cache", () => {
     await writeFile(file, "two");
     await utimes(file, mtime, mtime);
     await settle(dir);
-    const third = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const third = cacheFor(dir, cacheDir);
     expect(third.digest(file).digest).toBe(sha256(Buffer.from("two")));
     expect(third.counts).toEqual({ hashed: 1, reused: 0 });
   });
@@ -81,7 +81,7 @@ describe("the client's local cache", () => {
   it("do not trust the signature of a file changed after the run began (it may change again in the same tick)", async () => {
     const { dir, cacheDir } = await workspace();
     const file = join(dir, "a.txt");
-    const first = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const first = cacheFor(dir, cacheDir);
     first.began();
     await writeFile(file, "one");
     first.digest(file);
@@ -103,14 +103,14 @@ describe("the client's local cache", () => {
     const { dir, cacheDir } = await workspace();
     await writeFile(join(dir, "h.ts"), "export default () => 1;\n");
     await settle(dir);
-    const c1 = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const c1 = cacheFor(dir, cacheDir);
     await bundleHandler(join(dir, "h.ts"), c1);
     c1.save();
     const index = join(cacheDir, (await readdir(cacheDir)).find((n) => n.endsWith(".json"))!);
     const parsed = JSON.parse(await readFile(index, "utf8"));
     for (const b of Object.values(parsed.bundles) as Array<Record<string, unknown>>) b.probes = null;
     await writeFile(index, JSON.stringify(parsed));
-    expect((await bundleHandler(join(dir, "h.ts"), LocalCache.open(join(dir, "app.ts"), { dir: cacheDir }))).read().toString()).toContain("=> 1");
+    expect((await bundleHandler(join(dir, "h.ts"), cacheFor(dir, cacheDir))).read().toString()).toContain("=> 1");
   });
 
   it("survive a corrupt index by starting over", async () => {
@@ -121,7 +121,7 @@ describe("the client's local cache", () => {
     hashAndSave(dir, cacheDir, file);
     const index = (await readdir(cacheDir)).find((n) => n.endsWith(".json"))!;
     await writeFile(join(cacheDir, index), "{ not json");
-    const second = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const second = cacheFor(dir, cacheDir);
     expect(second.digest(file).digest).toBe(sha256(Buffer.from("one")));
     expect(second.counts.hashed).toBe(1);
   });
@@ -131,10 +131,10 @@ describe("the client's local cache", () => {
     await writeFile(join(dir, "x.txt"), "x");
     const plain = await fileTree(dir, ["x.txt"], "/app/");
     await settle(dir);
-    const cache = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const cache = cacheFor(dir, cacheDir);
     await fileTree(dir, ["x.txt"], "/app/", cache);
     cache.save();
-    const again = LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
+    const again = cacheFor(dir, cacheDir);
     const cached = await fileTree(dir, ["x.txt"], "/app/", again);
     expect(cached.tree).toEqual(plain.tree);
     expect(again.counts.reused).toBe(1);
@@ -167,22 +167,7 @@ describe("bundles from the local cache", () => {
     const { dir, cacheDir } = await workspace();
     await writeFile(join(dir, "lib.ts"), "export const n = 1;\n");
     await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
-    await settle(dir);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
-    const c1 = open();
-    const b1 = await bundleHandler(join(dir, "h.ts"), c1);
-    c1.save();
-    const c2 = open();
-    const b2 = await bundleHandler(join(dir, "h.ts"), c2);
-    c2.save();
-    expect(b2.digest).toBe(b1.digest);
-    expect(c2.counts).toEqual({ hashed: 0, reused: 2 });
-
-    await writeFile(join(dir, "lib.ts"), "export const n = 2;\n");
-    await settle(dir);
-    const b3 = await bundleHandler(join(dir, "h.ts"), open());
-    expect(b3.digest).not.toBe(b1.digest);
-    expect(b3.read().toString()).toContain("n = 2");
+    await rebundlesAfter(dir, cacheDir, () => writeFile(join(dir, "lib.ts"), "export const n = 2;\n"), "n = 1", "n = 2");
   });
 
   it("say, for --explain, which bundles were reused and why one was made again", async () => {
@@ -190,18 +175,17 @@ describe("bundles from the local cache", () => {
     await writeFile(join(dir, "lib.ts"), "export const n = 1;\n");
     await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
     await settle(dir);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
-    const c1 = open();
+    const c1 = cacheFor(dir, cacheDir);
     await bundleHandler(join(dir, "h.ts"), c1);
     c1.save();
     expect(c1.report().join("\n")).toMatch(/handler .*h\.ts: bundled again: not bundled before/);
-    const c2 = open();
+    const c2 = cacheFor(dir, cacheDir);
     await bundleHandler(join(dir, "h.ts"), c2);
     c2.save();
     expect(c2.report()).toEqual([expect.stringMatching(/2 file\(s\) known by signature, 0 read and hashed/), expect.stringMatching(/h\.ts: bundle reused/)]);
     await writeFile(join(dir, "lib.ts"), "export const n = 2;\n");
     await settle(dir);
-    const c3 = open();
+    const c3 = cacheFor(dir, cacheDir);
     await bundleHandler(join(dir, "h.ts"), c3);
     expect(c3.report().join("\n")).toContain(`bundled again: ${join(dir, "lib.ts")} changed`);
   });
@@ -211,14 +195,13 @@ describe("bundles from the local cache", () => {
     await writeFile(join(dir, "lib.js"), "export const n = 'from js';\n");
     await writeFile(join(dir, "h.ts"), `import { n } from "./lib";\nexport default () => n;\n`);
     await settle(dir);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
-    const c1 = open();
+    const c1 = cacheFor(dir, cacheDir);
     expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain("from js");
     c1.save();
     // esbuild prefers .ts to .js: no input changed, but the import now means another file.
     await writeFile(join(dir, "lib.ts"), "export const n = 'from ts';\n");
     await settle(dir);
-    expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain("from ts");
+    expect((await bundleHandler(join(dir, "h.ts"), cacheFor(dir, cacheDir))).read().toString()).toContain("from ts");
   });
 
   it("bundle again when the tsconfig above the handler changes", async () => {
@@ -228,29 +211,28 @@ describe("bundles from the local cache", () => {
     await writeFile(join(dir, "b.ts"), "export const n = 'b';\n");
     await writeFile(join(dir, "h.ts"), `import { n } from "@lib";\nexport default () => n;\n`);
     await settle(dir);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
-    const c1 = open();
+    const c1 = cacheFor(dir, cacheDir);
     expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain('n = "a"');
     c1.save();
     await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { "@lib": ["./b.ts"] } } }));
     await settle(dir);
-    expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain('n = "b"');
+    expect((await bundleHandler(join(dir, "h.ts"), cacheFor(dir, cacheDir))).read().toString()).toContain('n = "b"');
   });
 
   /** Bundles h.ts with the cache, applies `change`, and expects the next bundle to contain `expected`. */
   async function rebundlesAfter(dir: string, cacheDir: string, change: () => Promise<void>, before: string, after: string): Promise<void> {
     await settle(dir);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
-    const c1 = open();
+    const c1 = cacheFor(dir, cacheDir);
     expect((await bundleHandler(join(dir, "h.ts"), c1)).read().toString()).toContain(before);
     c1.save();
-    const c2 = open();
+    const c2 = cacheFor(dir, cacheDir);
     await bundleHandler(join(dir, "h.ts"), c2);
     c2.save();
     expect(c2.counts.hashed).toBe(0);
+    expect(c2.report().join("\n")).toMatch(/h\.ts: bundle reused/);
     await change();
     await settle(dir);
-    expect((await bundleHandler(join(dir, "h.ts"), open())).read().toString()).toContain(after);
+    expect((await bundleHandler(join(dir, "h.ts"), cacheFor(dir, cacheDir))).read().toString()).toContain(after);
   }
 
   it("bundle again when a file added higher up takes over an import (./lib/index.js, then ./lib.js)", async () => {
@@ -312,13 +294,12 @@ describe("bundles from the local cache", () => {
     );
     await writeFile(join(dir, "name.txt"), "first");
     await settle(dir);
-    const open = () => LocalCache.open(join(dir, "app.ts"), { dir: cacheDir });
-    const c1 = open();
+    const c1 = cacheFor(dir, cacheDir);
     expect((await loadAppFile(join(dir, "app.ts"), c1)).app.name).toBe("first");
     c1.save();
     await writeFile(join(dir, "name.txt"), "second");
     await settle(dir);
-    const c2 = open();
+    const c2 = cacheFor(dir, cacheDir);
     expect((await loadAppFile(join(dir, "app.ts"), c2)).app.name).toBe("second");
     expect(c2.counts.reused).toBe(1);
   });
