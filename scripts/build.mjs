@@ -2,8 +2,9 @@
 // so that a command loads a handful of files instead of a hundred modules (the CLI's start is most of a cached
 // deploy's time). The SDK (dist/index.js) stays unbundled: user app files import it.
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -17,7 +18,10 @@ await build({
   // The SDK entry rides along (dist/cli/index.js): an app file loaded by the CLI imports it and finds every module
   // it needs already loaded, in the chunks the CLI shares with it.
   entryPoints: { main: join(root, "src/cli/main.ts"), index: join(root, "src/index.ts") },
-  define: { SLIPWAY_BUNDLED_SDK: JSON.stringify("./index.js") },
+  define: {
+    SLIPWAY_BUNDLED_SDK: JSON.stringify("./index.js"),
+    SLIPWAY_VERSION: JSON.stringify(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version),
+  },
   outdir: join(root, "dist/cli"),
   // Chunks sit beside main.js: code that finds files relative to itself (the SDK entry, the runtime) keeps working.
   chunkNames: "chunk-[hash]",
@@ -30,3 +34,22 @@ await build({
   banner: { js: "import { createRequire as __slipwayRequire } from 'node:module'; const require = __slipwayRequire(import.meta.url);" },
   logLevel: "warning",
 });
+
+// The `slipway` launcher (package.json's bin): client commands on Bun when it is installed (an optional dependency)
+// and runs here, the rest on Node; src/cli/launcher.sh says why.
+const cliDir = join(root, "dist/cli");
+writeFileSync(join(cliDir, "slipway"), readFileSync(join(root, "src/cli/launcher.sh"), "utf8").replace("@BUN@", workingBun() ?? ""));
+chmodSync(join(cliDir, "slipway"), 0o755);
+
+/** Bun's path relative to dist/cli, if the optional dependency is installed and starts on this CPU. */
+function workingBun() {
+  let bun;
+  try {
+    bun = join(dirname(createRequire(import.meta.url).resolve("@oven/bun-linux-x64/package.json")), "bin/bun");
+    execFileSync(bun, ["-e", "0"], { stdio: "ignore", timeout: 30_000 });
+  } catch {
+    console.warn("build: Bun is not installed or does not run here; every slipway command will run on Node");
+    return null;
+  }
+  return relative(cliDir, bun);
+}

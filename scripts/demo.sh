@@ -9,7 +9,7 @@ bash scripts/host-setup.sh --demo
 
 export SLIPWAY_DATA="$PWD/.slipway"
 export SLIPWAY_URL="${SLIPWAY_URL:-http://127.0.0.1:7700}"
-slipway() { node dist/cli/main.js "$@"; }
+slipway() { dist/cli/slipway "$@"; }
 
 healthy() {
   node -e 'fetch(process.env.SLIPWAY_URL + "/api/v1/health").then((r) => r.json()).then((j) => process.exit(j.ok === true ? 0 : 1), () => process.exit(1))'
@@ -20,7 +20,7 @@ if healthy; then
 else
   port="${SLIPWAY_URL##*:}"
   mkdir -p "$SLIPWAY_DATA"
-  nohup node dist/cli/main.js server --port "$port" --data "$SLIPWAY_DATA" >"$SLIPWAY_DATA/server.log" 2>&1 &
+  nohup dist/cli/slipway server --port "$port" --data "$SLIPWAY_DATA" >"$SLIPWAY_DATA/server.log" 2>&1 &
   echo $! >"$SLIPWAY_DATA/server.pid"
   for _ in $(seq 1 100); do healthy && break; sleep 0.2; done
   healthy || { echo "demo: the server did not start; see $SLIPWAY_DATA/server.log" >&2; tail -20 "$SLIPWAY_DATA/server.log" >&2; exit 1; }
@@ -37,5 +37,5 @@ bytes=$(stat -c %s episode.wav)
 head -c 4 episode.wav | grep -q RIFF || { echo "demo: episode.wav is not a WAV file" >&2; exit 1; }
 echo "demo: wrote episode.wav ($bytes bytes)"
 echo
-echo "Next: node dist/cli/main.js versions podcast | history podcast | invoke podcast/render --input '{\"text\":\"Hi\"}' > hi.wav"
+echo "Next: dist/cli/slipway versions podcast | history podcast | invoke podcast/render --input '{\"text\":\"Hi\"}' > hi.wav"
 echo "Stop the server: kill \$(cat .slipway/server.pid)"

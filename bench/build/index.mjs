@@ -9,7 +9,8 @@ import { join, resolve } from "node:path";
 import { fmt, has, median, printTable, run, time } from "../lib/measure.mjs";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const CLI = join(ROOT, "dist/cli/main.js");
+// The command users run (package.json's bin): client commands on Bun when installed, the server on Node.
+const CLI = join(ROOT, "dist/cli/slipway");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const work = await mkdtemp(join(tmpdir(), "slipway-bench-build-"));
 
@@ -94,7 +95,7 @@ const teardown = [];
     await rm(data, { recursive: true, force: true });
     const port = 18000 + Math.floor(Math.random() * 1000);
     env = { ...process.env, SLIPWAY_URL: `http://127.0.0.1:${port}`, SLIPWAY_DATA: data };
-    server = spawn(process.execPath, [CLI, "server", "--port", String(port), "--data", data], { stdio: "ignore" });
+    server = spawn(CLI, ["server", "--port", String(port), "--data", data], { stdio: "ignore" });
     for (let i = 0; i < 300; i++) {
       try {
         if ((await (await fetch(`${env.SLIPWAY_URL}/api/v1/health`)).json()).ok) break;
@@ -103,7 +104,7 @@ const teardown = [];
     }
   };
   const buildOnce = async () => {
-    const { ms, value } = await time(() => run(process.execPath, [CLI, "build", join(ctx, "app.ts"), "--json"], { env }));
+    const { ms, value } = await time(() => run(CLI, ["build", join(ctx, "app.ts"), "--json"], { env }));
     return { ms, server: JSON.parse(value).images.f.durationMs };
   };
   builders.push({ name: "slipway", reset, buildOnce });
@@ -190,9 +191,16 @@ for (const [name, rs] of Object.entries(rows)) {
     ]),
   );
 }
-// Node's own start, the floor of any command written for it (measured now, like the rest).
-const nodeStarts = [];
-for (let i = 0; i < 7; i++) nodeStarts.push((await time(() => run(process.execPath, ["-e", "0"]))).ms);
+// The runtimes' own start, the floor of any command written for them (measured now, like the rest), and the one
+// the launcher uses for client commands.
+const startOf = async (cmd) => {
+  const ms = [];
+  for (let i = 0; i < 7; i++) ms.push((await time(() => run(cmd, ["-e", "0"]))).ms);
+  return median(ms);
+};
+const bunRel = /^BUN=(.*)$/m.exec(await readFile(CLI, "utf8"))?.[1] ?? "";
+const clientRuntime = (await run(CLI, ["--version"])).trim();
+const starts = [`Node ${fmt(await startOf(process.execPath))}`, bunRel ? `Bun ${fmt(await startOf(join(ROOT, "dist/cli", bunRel)))}` : "Bun not installed"];
 
 const cases = [
   ["cold", "cold build"],
@@ -214,5 +222,5 @@ printTable(
     k === "unchanged" || k === "last" ? "≤ 0.50" : "≤ 1.00",
   ]),
 );
-console.log(`Node's own start here (node -e 0, median of 7): ${fmt(median(nodeStarts))}; BuildKit's unchanged rebuild / 2: ${results.buildkit ? fmt(results.buildkit.unchanged.total / 2) : "n/a"}`);
+console.log(`slipway --version: ${clientRuntime}; runtimes' own start here (-e 0, median of 7): ${starts.join(", ")}; BuildKit's unchanged rebuild / 2: ${results.buildkit ? fmt(results.buildkit.unchanged.total / 2) : "n/a"}`);
 await rm(work, { recursive: true, force: true });

@@ -8,7 +8,8 @@ import { spawn } from "node:child_process";
 import { fmt, has, median, percentile, printTable, run, time } from "../lib/measure.mjs";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const CLI = join(ROOT, "dist/cli/main.js");
+// The command users run (package.json's bin): client commands on Bun when installed, the server on Node.
+const CLI = join(ROOT, "dist/cli/slipway");
 const { Client } = await import(join(ROOT, "dist/index.js"));
 
 const work = await mkdtemp(join(tmpdir(), "slipway-bench-deploy-"));
@@ -25,14 +26,14 @@ await echo(1);
 
 const port = 17000 + Math.floor(Math.random() * 1000);
 const env = { ...process.env, SLIPWAY_URL: `http://127.0.0.1:${port}`, SLIPWAY_DATA: data };
-const server = spawn(process.execPath, [CLI, "server", "--port", String(port), "--data", data], { stdio: "ignore" });
+const server = spawn(CLI, ["server", "--port", String(port), "--data", data], { stdio: "ignore" });
 for (let i = 0; i < 200; i++) {
   try {
     if ((await (await fetch(`${env.SLIPWAY_URL}/api/v1/health`)).json()).ok) break;
   } catch {}
   await new Promise((r) => setTimeout(r, 100));
 }
-const cli = (...args) => run(process.execPath, [CLI, ...args], { env });
+const cli = (...args) => run(CLI, args, { env });
 const client = new Client({ url: env.SLIPWAY_URL, token: (await readFile(join(data, "admin-token"), "utf8")).trim() });
 
 try {

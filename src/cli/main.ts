@@ -13,8 +13,14 @@ import { register as registerStatus } from "./commands/status.js";
 import { register as registerTraffic } from "./commands/traffic.js";
 import { register as registerWebhooks } from "./commands/webhooks.js";
 
+// Set by scripts/build.mjs from package.json.
+declare const SLIPWAY_VERSION: string | undefined;
+
 const program = new Command();
 program.name("slipway").description("push code and it runs: images by digest, atomic deployments, functions in containers");
+// The runtime is part of the answer: the launcher picks Bun or Node per command (src/cli/launcher.sh).
+const runtime = process.versions.bun ? `Bun ${process.versions.bun}` : `Node ${process.version}`;
+program.version(`${typeof SLIPWAY_VERSION === "string" ? SLIPWAY_VERSION : "dev"} (${runtime})`, "-V, --version");
 // A usage error (unknown option, missing argument) is invalid input: exit 2, like every other invalid input.
 program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 registerServer(program);

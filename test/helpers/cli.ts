@@ -1,4 +1,5 @@
-// Runs the real `slipway` command (dist/cli/main.js) and a real server process on a free loopback port.
+// Runs the real `slipway` command (dist/cli/slipway, the launcher package.json names: client commands on Bun, the
+// server on Node) and a real server process on a free loopback port.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -6,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-export const CLI = join(ROOT, "dist/cli/main.js");
+export const CLI = join(ROOT, "dist/cli/slipway");
 
 export interface CliResult {
   code: number;
@@ -17,7 +18,7 @@ export interface CliResult {
 
 export function runCli(args: string[], env: Record<string, string>, options: { cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, cwd: options.cwd ?? ROOT });
+    const child = spawn(CLI, args, { env: { ...process.env, ...env }, cwd: options.cwd ?? ROOT });
     const out: Buffer[] = [];
     let err = "";
     child.stdout.on("data", (d: Buffer) => out.push(d));
@@ -73,7 +74,7 @@ export async function startServerProcess(
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "slipway-test-")));
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [CLI, "server", "--port", String(port), "--data", dataDir, ...(options.args ?? [])], {
+  const child = spawn(CLI, ["server", "--port", String(port), "--data", dataDir, ...(options.args ?? [])], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...options.env },
   });

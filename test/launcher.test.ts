@@ -1,0 +1,38 @@
+// The `slipway` launcher (dist/cli/slipway, package.json's bin): client commands on Bun when the build found it
+// working, `server` and `gc` always on Node (they load better-sqlite3, a Node addon), SLIPWAY_RUNTIME=node for all.
+import { execFileSync } from "node:child_process";
+import { chmodSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CLI } from "./helpers/cli.js";
+import { tempDirs } from "./helpers/temp-dirs.js";
+
+const bunPath = /^BUN=(.*)$/m.exec(readFileSync(CLI, "utf8"))?.[1] ?? "";
+const slipway = (args: string[], env: Record<string, string> = {}, cmd = CLI) =>
+  execFileSync(cmd, args, { env: { ...process.env, ...env }, encoding: "utf8" }).trim();
+const temp = tempDirs();
+
+describe("the slipway launcher", () => {
+  it.skipIf(bunPath === "")("runs client commands on Bun, also through a symlink as npm links bins", async () => {
+    const link = join(await temp("slipway-launcher-"), "slipway");
+    symlinkSync(CLI, link);
+    expect(slipway(["--version"])).toMatch(/^\d+\.\d+\.\d+ \(Bun \d/);
+    expect(slipway(["--version"], {}, link)).toMatch(/\(Bun \d/);
+  });
+  if (bunPath === "") console.log("skipped the Bun check: the build found no working Bun (optional dependency @oven/bun-linux-x64)");
+
+  it("runs every command on Node with SLIPWAY_RUNTIME=node", () => {
+    expect(slipway(["--version"], { SLIPWAY_RUNTIME: "node" })).toMatch(/\(Node v\d/);
+  });
+
+  it("runs server and gc on Node whatever the runtime of client commands", async () => {
+    // A `node` first on PATH that says how it was called: the launcher's choice, observed without starting a server.
+    const bin = await temp("slipway-launcher-");
+    writeFileSync(join(bin, "node"), '#!/bin/sh\necho "node $*"\n');
+    chmodSync(join(bin, "node"), 0o755);
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    expect(slipway(["server", "--port", "1"], env)).toMatch(/^node \S+\/dist\/cli\/main\.js server --port 1$/);
+    expect(slipway(["gc", "--dry-run"], env)).toMatch(/^node \S+\/dist\/cli\/main\.js gc --dry-run$/);
+    if (bunPath !== "") expect(slipway(["--version"], env)).toMatch(/\(Bun \d/);
+  });
+});
