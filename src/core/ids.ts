@@ -1,10 +1,10 @@
 // Identifiers: random ids for uploads, containers and invocations; name rules for apps, functions, deployments.
-import { randomBytes } from "node:crypto";
+import { nodeCrypto } from "./crypto.js";
 import { InvalidError } from "./errors.js";
 
 /** A random id: lowercase letters and digits, safe in paths, URLs and runc container names. */
 export function newId(prefix = ""): string {
-  return prefix + randomBytes(12).toString("hex");
+  return prefix + nodeCrypto().randomBytes(12).toString("hex");
 }
 
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

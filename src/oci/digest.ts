@@ -1,11 +1,14 @@
 // Content digests (`algorithm:hex`): parsing with validation, hashing buffers and streams.
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
+import { nodeCrypto } from "../core/crypto.js";
 import { InvalidError } from "../core/errors.js";
 
 import type { Digest } from "../core/schemas.js";
 
 export type { Digest };
 export type DigestAlgorithm = "sha256" | "sha512";
+
+const createHash = (algorithm: string): Hash => nodeCrypto().createHash(algorithm);
 
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 

@@ -1,8 +1,6 @@
 // Client side of a deploy: load the app file, bundle each handler, hash COPY sources and tarballs, upload what the
 // server lacks, and send the deploy request. The server builds, makes the version and flips the pointer.
-import { execFile } from "node:child_process";
 import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { canonicalJson } from "../core/canonical-json.js";
 import { isSlipwayError } from "../core/errors.js";
 import type { ImageSpec, Step } from "../core/schemas.js";
@@ -14,8 +12,6 @@ import type { Image, RegistryAuth } from "./image.js";
 import { parseReference } from "../oci/reference.js";
 import { loadAppFile } from "./load-app.js";
 import { LocalCache } from "./local-cache.js";
-
-const execFileP = promisify(execFile);
 
 export interface DeployParams {
   deployment?: string;
@@ -141,6 +137,9 @@ async function imageSpec(
 }
 
 async function gitSource(dir: string): Promise<{ gitCommit?: string; dirty?: boolean }> {
+  // Loaded here, not at the top: `slipway build` runs no git and should not pay for loading child_process.
+  const { execFile } = await import("node:child_process");
+  const execFileP = (await import("node:util")).promisify(execFile);
   try {
     const { stdout: commit } = await execFileP("git", ["rev-parse", "HEAD"], { cwd: dir });
     const { stdout: status } = await execFileP("git", ["status", "--porcelain", "--", "."], { cwd: dir });
