@@ -1,6 +1,6 @@
 // The `slipway` launcher (dist/cli/slipway, package.json's bin): client commands on Bun when the build found it
 // working, `server` and `gc` always on Node (they load better-sqlite3, a Node addon), SLIPWAY_RUNTIME=node for all.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -34,5 +34,21 @@ describe("the slipway launcher", () => {
     expect(slipway(["server", "--port", "1"], env)).toMatch(/^node \S+\/dist\/cli\/main\.js server --port 1$/);
     expect(slipway(["gc", "--dry-run"], env)).toMatch(/^node \S+\/dist\/cli\/main\.js gc --dry-run$/);
     if (bunPath !== "") expect(slipway(["--version"], env)).toMatch(/\(Bun \d/);
+  });
+});
+
+describe("the slipway command", () => {
+  it("lists every command in its help, though it registers only the one being run", () => {
+    const help = slipway(["--help"]);
+    for (const name of ["server", "build", "deploy", "gc", "invoke", "versions", "history", "rollback", "promote", "traffic", "config", "status", "webhooks"]) {
+      expect(help).toMatch(new RegExp(`^  ${name}\\b`, "m"));
+    }
+    expect(slipway(["build", "--help"])).toMatch(/^Usage: slipway build \[options\] <appFile>/);
+  });
+
+  it("suggests the command a typo meant, and exits 2", () => {
+    const typo = spawnSync(CLI, ["biuld", "app.ts"], { encoding: "utf8" });
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command 'biuld'[\s\S]*Did you mean build\?/);
   });
 });
