@@ -1,6 +1,6 @@
 #!/bin/sh
 # Client commands run on Bun when the build found it working (src/cli/launcher.sh), so the client's unit tests
-# (src/sdk, src/cli, src/core) run on Bun too, after the whole suite has run on Node. vitest runs on either.
+# (src/sdk, src/cli, src/core, digests) run on Bun too, after the whole suite has run on Node. vitest runs on either.
 set -e
 cd "$(dirname "$0")/.."
 bun=$(sed -n 's/^BUN=//p' dist/cli/slipway)
@@ -9,4 +9,4 @@ if [ -z "$bun" ]; then
   exit 0
 fi
 echo "client tests on Bun $("dist/cli/$bun" --version):"
-exec "dist/cli/$bun" node_modules/vitest/vitest.mjs run src/sdk src/cli src/core
+exec "dist/cli/$bun" node_modules/vitest/vitest.mjs run src/sdk src/cli src/core src/oci/digest.test.ts

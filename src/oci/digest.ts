@@ -1,6 +1,5 @@
 // Content digests (`algorithm:hex`): parsing with validation, hashing buffers and streams.
-import type { Hash } from "node:crypto";
-import { nodeCrypto } from "../core/crypto.js";
+import { createHasher, type Hasher } from "../core/crypto.js";
 import { InvalidError } from "../core/errors.js";
 
 import type { Digest } from "../core/schemas.js";
@@ -8,7 +7,6 @@ import type { Digest } from "../core/schemas.js";
 export type { Digest };
 export type DigestAlgorithm = "sha256" | "sha512";
 
-const createHash = (algorithm: string): Hash => nodeCrypto().createHash(algorithm);
 
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 
@@ -43,19 +41,19 @@ export function isDigest(value: string): value is Digest {
 }
 
 export function sha256(data: string | Uint8Array): Digest {
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+  return `sha256:${createHasher("sha256").update(data).digest("hex")}`;
 }
 
 export function digestOf(data: string | Uint8Array, algorithm: DigestAlgorithm = "sha256"): Digest {
-  return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+  return `${algorithm}:${createHasher(algorithm).update(data).digest("hex")}`;
 }
 
 /** Incremental hasher that also counts bytes. */
 export class DigestCounter {
-  private readonly hash: Hash;
+  private readonly hash: Hasher;
   size = 0;
   constructor(readonly algorithm: DigestAlgorithm = "sha256") {
-    this.hash = createHash(algorithm);
+    this.hash = createHasher(algorithm);
   }
   update(chunk: Uint8Array): void {
     this.hash.update(chunk);

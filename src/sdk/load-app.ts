@@ -1,6 +1,6 @@
 // Loads a user's app file (TypeScript or JavaScript): bundles it with esbuild, with `slipway` resolved to this very
 // package so that the App and Image classes it uses are ours, then imports it and finds the exported App.
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -27,7 +27,8 @@ let loads = 0;
  */
 export async function loadAppFile(file: string, cache?: LocalCache): Promise<{ app: App; path: string; dir: string }> {
   const path = resolve(file);
-  if (!(await stat(path).catch(() => null))) throw new NotFoundError(`app file ${file} does not exist`, { file });
+  // Synchronous file calls here: node:fs/promises costs a client command on Bun ~4 ms to load.
+  if (!existsSync(path)) throw new NotFoundError(`app file ${file} does not exist`, { file });
   const entry = sdkEntry();
   let bundled: Awaited<ReturnType<typeof cachedBundle>>;
   try {
@@ -50,9 +51,9 @@ export async function loadAppFile(file: string, cache?: LocalCache): Promise<{ a
     throw new InvalidError(`app file ${file} does not load: ${esbuildError(err)}`, { file });
   }
   // A cached bundle is imported where it is kept; otherwise from a temporary file.
-  const tmp = bundled.path ? null : await mkdtemp(join(tmpdir(), "slipway-app-"));
+  const tmp = bundled.path ? null : mkdtempSync(join(tmpdir(), "slipway-app-"));
   const out = bundled.path ?? join(tmp!, "app.mjs");
-  if (tmp) await writeFile(out, bundled.code);
+  if (tmp) writeFileSync(out, bundled.code);
   let mod: Record<string, unknown>;
   try {
     // A fresh URL per load: the same bundle loaded twice in one process is evaluated twice.
@@ -62,7 +63,7 @@ export async function loadAppFile(file: string, cache?: LocalCache): Promise<{ a
     const why = isSlipwayError(err) ? err.message : ((err as Error).stack ?? String(err));
     throw new InvalidError(`app file ${file} failed while loading: ${why}`, { file });
   } finally {
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
   const apps = Object.values(mod).filter(isApp);
   if (apps.length !== 1) {
