@@ -285,6 +285,45 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     await attempt();
   });
 
+  it("uploads what changed since the last successful request before sending it, and recovers when the server collected something since", async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), "slipway-cache-sent-"));
+    await mkdir(join(dir, "sent"), { recursive: true });
+    await writeFile(join(dir, "sent", "a.txt"), `first ${Math.random()}\n`);
+    const file = await writeApp(`base.copy("sent", "/sent")`, "sent.ts");
+    /** A client that records the requests it makes. */
+    class Recording extends Client {
+      readonly seen: string[] = [];
+      override async fetch(path: string, init: Parameters<Client["fetch"]>[1] = {}): ReturnType<Client["fetch"]> {
+        const res = await super.fetch(path, init);
+        this.seen.push(`${init.method ?? "GET"} ${path} ${res.status}`);
+        return res;
+      }
+    }
+    const run = async () => {
+      const c = new Recording({ url: server.url, token });
+      await buildAppFile(c, file, { cacheDir });
+      return c.seen;
+    };
+    try {
+      // First time: no record of what the server has, so the request goes first and the server names what it lacks;
+      // the client asks which of its blobs are missing (a missing tree's files are named only once it is there).
+      const first = await run();
+      expect([first[0], first[1], first.at(-1)]).toEqual(["POST /api/v1/build 404", "POST /api/v1/blobs/missing 200", "POST /api/v1/build 200"]);
+      expect(await run()).toEqual(["POST /api/v1/build 200"]);
+      // A changed file (and so a new tree): uploaded first, one build request, no question and no refusal.
+      const changed = Buffer.from(`second ${Math.random()}\n`);
+      await writeFile(join(dir, "sent", "a.txt"), changed);
+      expect(await run()).toEqual(["POST /api/v1/blobs 201", "POST /api/v1/build 200"]);
+      // The server lost the file the record says it has: the request names it, and the build still succeeds.
+      expect(await server.slipway.blobs.delete(sha256(changed))).toBe(true);
+      await writeApp(`base.copy("sent", "/sent").env({ AGAIN: "1" })`, "sent.ts");
+      expect(await run()).toEqual(["POST /api/v1/build 404", "POST /api/v1/blobs/missing 200", "POST /api/v1/blobs 201", "POST /api/v1/build 200"]);
+      expect(server.slipway.blobs.hasSync(sha256(changed))).toBe(true);
+    } finally {
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a hostile COPY tree that writes through its own symlink, touching nothing outside", async () => {
     const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
     const data = Buffer.from("owned\n");

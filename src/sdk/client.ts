@@ -59,6 +59,11 @@ export class Client {
     this.base = options.url.replace(/\/+$/, "");
   }
 
+  /** The server's address, without a trailing slash. */
+  get url(): string {
+    return this.base;
+  }
+
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}), ...extra };
   }

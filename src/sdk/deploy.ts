@@ -156,15 +156,17 @@ const BATCH_BYTES = 16 << 20;
 const IN_FLIGHT = 2;
 
 /**
- * Uploads the blobs the server does not have yet (content-addressed, so each at most once). Small ones go many to
- * a request: a deploy's copied files are mostly small, and a request each cost more than the bytes.
+ * Uploads the blobs the server does not have yet (content-addressed, so each at most once): `knownMissing` when the
+ * server named them or they are new since the last request, otherwise the server is asked. Small ones go many to a
+ * request: a deploy's copied files are mostly small, and a request each cost more than the bytes.
  */
-export async function uploadBlobs(client: Client, blobs: Blob[]): Promise<number> {
+export async function uploadBlobs(client: Client, blobs: Blob[], knownMissing?: Digest[]): Promise<number> {
   const unique = new Map(blobs.map((b) => [b.digest, b]));
   const digests = [...unique.keys()];
-  const missing: Digest[] = [];
+  let missing: Digest[] = [];
+  if (knownMissing) missing = [...new Set(knownMissing)].filter((d) => unique.has(d));
   // Asked in groups: the server takes up to 100,000 digests a request.
-  for (let i = 0; i < digests.length; i += 50_000) missing.push(...(await client.missingBlobs(digests.slice(i, i + 50_000))));
+  else for (let i = 0; i < digests.length; i += 50_000) missing.push(...(await client.missingBlobs(digests.slice(i, i + 50_000))));
   const sends: Array<() => Promise<void>> = [];
   let batch: Blob[] = [];
   let batchBytes = 0;
@@ -222,13 +224,26 @@ async function sendAppFile(
     }
     return result;
   };
-  // The request goes first: the server names the blobs it lacks before starting anything, so an unchanged deploy
-  // is one round trip and a changed one uploads what is missing and sends again.
+  // What the server lacks: the blobs the last successful request did not name (new files, a new tree), uploaded
+  // first, since the server had the rest then; and whatever the server names in answer to the request, which it
+  // checks before starting anything (it may have collected some since). An unchanged deploy is one round trip.
+  const sent = cache.sentBefore(client.url);
+  if (sent) {
+    const fresh = prepared.blobs.filter((b) => !sent.has(b.digest));
+    // Small ones go without asking: sending them costs less than the question.
+    const small = fresh.reduce((n, b) => n + b.size, 0) <= SMALL_BLOB;
+    if (fresh.length > 0) await uploadBlobs(client, fresh, small ? fresh.map((b) => b.digest) : undefined);
+  }
+  let result: unknown;
   try {
-    return await once();
+    result = await once();
   } catch (err) {
     if (!isSlipwayError(err) || err.code !== "not-found" || !Array.isArray(err.details.missing)) throw err;
+    // Asked again rather than taken from the answer: the files of a missing tree are named only once it is there.
+    await uploadBlobs(client, prepared.blobs);
+    result = await once();
   }
-  await uploadBlobs(client, prepared.blobs);
-  return once();
+  cache.recordSent(client.url, [...new Set(prepared.blobs.map((b) => b.digest))]);
+  cache.save();
+  return result;
 }

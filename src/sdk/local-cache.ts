@@ -13,7 +13,6 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { newId } from "../core/ids.js";
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
 
@@ -39,6 +38,8 @@ interface Index {
   format: number;
   files: Record<string, [string, Digest]>;
   bundles: Record<string, BundleRecord>;
+  /** The blobs the last successful request to a server named: all of them were there then. */
+  sent?: { server: string; blobs: Digest[] };
 }
 
 export class LocalCache {
@@ -228,6 +229,23 @@ export class LocalCache {
     return { digest: output.digest, path };
   }
 
+  /**
+   * The blobs the last successful request to `server` named (the server had every one of them then), or null when
+   * the last request went elsewhere or none is recorded. A hint only: the server may have collected some since.
+   */
+  sentBefore(server: string): Set<Digest> | null {
+    const sent = this.previous.sent;
+    return sent && sent.server === server ? new Set(sent.blobs) : null;
+  }
+
+  /** Records the blobs a request that succeeded named; saved with the rest by `save()`. */
+  recordSent(server: string, blobs: Digest[]): void {
+    const before = this.previous.sent;
+    const same = before?.server === server && before.blobs.length === blobs.length && blobs.every((d, i) => before.blobs[i] === d);
+    this.used.sent = { server, blobs };
+    if (!same) this.changed = true;
+  }
+
   /** Writes what this run used (and nothing it did not: the index stays the size of one app). */
   save(): void {
     if (!this.indexPath) return;
@@ -360,12 +378,17 @@ function isIndex(v: unknown): v is Index {
     if (typeof b !== "object" || b === null || !isStringMap(b.inputs) || !isStringMap(b.probes) || !isDigestString(b.output)) return false;
     if (b.exports !== undefined && !(Array.isArray(b.exports) && b.exports.every((x) => typeof x === "string"))) return false;
   }
+  const sent = index.sent;
+  if (sent !== undefined && (typeof sent !== "object" || sent === null || typeof sent.server !== "string" || !Array.isArray(sent.blobs) || !sent.blobs.every(isDigestString))) return false;
   return true;
 }
 
+let temps = 0;
+
 function writeAtomic(path: string, data: Buffer): void {
   mkdirSync(join(path, ".."), { recursive: true });
-  const tmp = `${path}.${newId("tmp-")}`;
+  // Unique per process and call; no random id, whose node:crypto costs a client command on Bun ~5 ms to load.
+  const tmp = `${path}.tmp-${process.pid}-${++temps}`;
   writeFileSync(tmp, data);
   renameSync(tmp, path);
 }
