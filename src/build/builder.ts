@@ -8,6 +8,7 @@ import { newId } from "../core/ids.js";
 import { fileTreeSchema, parseWith, type FileTree, type ImageSpec, type Step } from "../core/schemas.js";
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
+import { prestartZstd } from "../oci/compression.js";
 import { entriesFromDirectory, packLayer, type LayerEntry } from "../oci/layer-writer.js";
 import { layerMediaType, MediaType, type Compression } from "../oci/media-types.js";
 import { envToMap, mapToEnv, serializeConfig, serializeManifest, type ImageConfig } from "../oci/manifest.js";
@@ -160,6 +161,8 @@ export class Builder {
     }
     this.deps.cache.recordBuild(options.image, records);
     const image = await this.writeImage(state, options.repo);
+    // After the result is on its way: the next build's first layer finds its compressor started.
+    if (this.deps.compression === "zstd") setImmediate(prestartZstd);
     return { ...image, config: state.config, layers: state.layers, steps: reports, durationMs: Math.round(performance.now() - started) };
   }
 
@@ -272,6 +275,8 @@ export class Builder {
         mounts,
         network: "host",
       });
+      // While the container runs, the main thread is free to start the compressor of this step's layer.
+      if (this.deps.compression === "zstd") prestartZstd();
       let partial = "";
       container.onOutput((chunk) => {
         const lines = (partial + chunk.toString("utf8")).split("\n");

@@ -8,7 +8,7 @@ import { createGzip } from "node:zlib";
 import { InvalidError } from "../core/errors.js";
 import { DigestCounter, type Digest } from "./digest.js";
 import { type Compression } from "./media-types.js";
-import { spawnFilter } from "./compression.js";
+import { zstdCompressor } from "./compression.js";
 import { BLOCK, encodeTarHeader, padding, type TarHeader } from "./tar-header.js";
 
 interface Owned {
@@ -60,7 +60,7 @@ export function packLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEnt
     options.compression === "gzip"
       ? createGzip({ level: options.gzipLevel ?? 1, memLevel: 9, chunkSize: 1 << 16 })
       : options.compression === "zstd"
-        ? spawnFilter("zstd", ["-q", "-c", "-3", "-T1", "--no-check"])
+        ? zstdCompressor()
         : new PassThrough();
   const hashed = async function* () {
     for await (const chunk of tarChunks(entries)) {
