@@ -10,6 +10,7 @@ import { startServer, type RunningServer } from "../src/server/main.js";
 import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir } from "./helpers/cli.js";
 import { sha256 } from "../src/oci/digest.js";
+import { CacheIndex } from "../src/store/cache-index.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
 
 const skip = announceSkip("build cache (runc RUN steps)", containerSkipReason());
@@ -100,6 +101,15 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(renamed.steps[2]!.reason).toContain("uno added");
     expect(renamed.steps[2]!.reason).toContain("one removed");
     expect(renamed.digest).not.toBe(first.digest);
+
+    // The last build's file list, once gone from the store, is not explained from memory either.
+    const records = new CacheIndex(server.slipway.meta).lastBuild("cache/f").map((r) => r.inputs as { step: { op: string; tree?: `sha256:${string}` } });
+    const tree = records.filter((r) => r.step.op === "copy").at(-1)!.step.tree!;
+    expect(await server.slipway.blobs.delete(tree)).toBe(true);
+    await writeFile(join(dir, "bc1/tree/uno"), "one again\n");
+    const forgotten = await build(app);
+    expect(statuses(forgotten)).toEqual(["hit", "hit", "miss"]);
+    expect(forgotten.steps[2]!.reason).toBe("copied files changed: the earlier file list is no longer stored");
   });
 
   it("BC2 and BC3: content decides, not mtime", async () => {

@@ -8,6 +8,7 @@ import { newId } from "../core/ids.js";
 import { fileTreeSchema, parseWith, type FileTree, type ImageSpec, type Step } from "../core/schemas.js";
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
+import { prestartZstd } from "../oci/compression.js";
 import { entriesFromDirectory, packLayer, type LayerEntry } from "../oci/layer-writer.js";
 import { layerMediaType, MediaType, type Compression } from "../oci/media-types.js";
 import { envToMap, mapToEnv, serializeConfig, serializeManifest, type ImageConfig } from "../oci/manifest.js";
@@ -83,8 +84,13 @@ export interface BuilderDeps {
   insecureRegistries?: string[];
 }
 
+/** File trees kept parsed: the current and last trees of a few COPY steps. */
+const KEPT_TREES = 8;
+
 export class Builder {
   private readonly inflight = new Map<string, Promise<StepResult>>();
+  /** Parsed COPY file trees, most recently read last. */
+  private readonly trees = new Map<Digest, FileTree>();
 
   constructor(private readonly deps: BuilderDeps) {}
 
@@ -160,6 +166,8 @@ export class Builder {
     }
     this.deps.cache.recordBuild(options.image, records);
     const image = await this.writeImage(state, options.repo);
+    // After the result is on its way: the next build's first layer finds its compressor started.
+    if (this.deps.compression === "zstd") setImmediate(prestartZstd);
     return { ...image, config: state.config, layers: state.layers, steps: reports, durationMs: Math.round(performance.now() - started) };
   }
 
@@ -272,6 +280,8 @@ export class Builder {
         mounts,
         network: "host",
       });
+      // While the container runs, the main thread is free to start the compressor of this step's layer.
+      if (this.deps.compression === "zstd") prestartZstd();
       let partial = "";
       container.onOutput((chunk) => {
         const lines = (partial + chunk.toString("utf8")).split("\n");
@@ -337,7 +347,24 @@ export class Builder {
     return { layers: base.layers, config, base: { name: base.pinned, digest: base.platformDigest } };
   }
 
+  /**
+   * A COPY step's file tree. A changed COPY reads its tree three times (explaining the miss reads the last build's
+   * too, then the step itself): parsed trees are kept, by digest, so never stale; one counts only while its blob is
+   * still in the store, as an unkept one would.
+   */
   async loadTree(digest: Digest): Promise<FileTree> {
+    let tree = this.trees.get(digest);
+    if (!tree || !this.deps.blobs.hasSync(digest)) tree = await this.readTree(digest);
+    this.trees.delete(digest);
+    this.trees.set(digest, tree);
+    for (const oldest of this.trees.keys()) {
+      if (this.trees.size <= KEPT_TREES) break;
+      this.trees.delete(oldest);
+    }
+    return tree;
+  }
+
+  private async readTree(digest: Digest): Promise<FileTree> {
     const raw = await this.deps.blobs.readBuffer(digest).catch(() => {
       throw new NotFoundError(`the COPY file tree ${digest} was never uploaded`, { tree: digest });
     });
@@ -384,18 +411,17 @@ export class Builder {
   private async writeImage(state: StepResult, repo: string): Promise<{ digest: Digest; size: number; configDigest: Digest }> {
     const { blobs, repos } = this.deps;
     const configBytes = serializeConfig(state.config);
-    const config = await putOnce(blobs, configBytes);
+    const configRef = { mediaType: MediaType.ociConfig, digest: sha256(configBytes), size: configBytes.length };
     const layers = state.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size }));
     const annotations = state.base
       ? { "org.opencontainers.image.base.name": state.base.name, "org.opencontainers.image.base.digest": state.base.digest }
       : undefined;
-    const manifestBytes = serializeManifest({ mediaType: MediaType.ociConfig, digest: config.digest, size: config.size }, layers, annotations);
-    const manifest = await putOnce(blobs, manifestBytes);
+    const manifestBytes = serializeManifest(configRef, layers, annotations);
+    // Both blobs are written (and synced) at once; neither is named by the repository until both are stored.
+    const [config, manifest] = await Promise.all([putOnce(blobs, configBytes), putOnce(blobs, manifestBytes)]);
     // An unchanged build ends on an image the repository already holds: nothing to write.
     if (repos.manifest(repo, manifest.digest)) return { digest: manifest.digest, size: manifest.size, configDigest: config.digest };
-    for (const l of layers) repos.linkBlob(repo, l.digest, l.size);
-    repos.linkBlob(repo, config.digest, config.size);
-    repos.putManifest({
+    repos.putImage([...layers, config], {
       repo,
       digest: manifest.digest,
       mediaType: MediaType.ociManifest,

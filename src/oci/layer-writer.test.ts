@@ -206,6 +206,52 @@ describe("packLayer + entriesFromDirectory write deterministic layers", () => {
   });
 });
 
+describe("packLayer refuses a file whose size changed after it was listed", () => {
+  let top: string;
+  beforeEach(() => {
+    top = mkdtempSync(join(tmpdir(), "slipway-pack-size-"));
+  });
+  afterEach(() => {
+    rmSync(top, { recursive: true, force: true });
+  });
+
+  async function packListed(mutate: (path: string) => void, bytes: number): Promise<unknown> {
+    writeFileSync(join(top, "f"), Buffer.alloc(bytes, "a"));
+    const entries: LayerEntry[] = [];
+    for await (const e of entriesFromDirectory(top)) entries.push(e);
+    mutate(join(top, "f"));
+    const layer = packLayer(entries, { compression: "none" });
+    const [streamed, diffId] = await Promise.allSettled([collect(layer.stream), layer.diffId]);
+    expect(streamed.status).toBe("rejected");
+    return diffId.status === "rejected" ? diffId.reason : null;
+  }
+
+  it.each([
+    ["a small file that grew", 10, (p: string) => writeFileSync(p, "a".repeat(11)), "f changed size while it was being packed (10 → 11 or more bytes)"],
+    ["a small file that shrank", 10, (p: string) => writeFileSync(p, "a".repeat(9)), "f changed size while it was being packed (10 → 9 bytes)"],
+    ["a large (streamed) file that grew", 2 << 20, (p: string) => writeFileSync(p, "b", { flag: "a" }), `f changed size while it was being packed (${2 << 20} → ${(2 << 20) + 1} or more bytes)`],
+    ["a large (streamed) file that shrank", 2 << 20, (p: string) => writeFileSync(p, "b"), `f changed size while it was being packed (${2 << 20} → 1 bytes)`],
+  ])("%s", async (_what, bytes, mutate, message) => {
+    const err = await packListed(mutate, bytes);
+    expect(err).toBeInstanceOf(InvalidError);
+    expect((err as Error).message).toBe(message);
+  });
+
+  it("packs a large (streamed) file between small ones whole, in order, each padded to whole blocks", async () => {
+    writeFileSync(join(top, "a"), "first\n");
+    writeFileSync(join(top, "b"), Buffer.alloc((2 << 20) + 3, "b"));
+    writeFileSync(join(top, "c"), "last\n");
+    const { bytes } = await packDir(top, "none");
+    const headers = await tarHeaders(bytes);
+    expect(headers.map((h) => [h.name, h.size, h.body.length])).toEqual([
+      ["a", 6, 6],
+      ["b", (2 << 20) + 3, (2 << 20) + 3],
+      ["c", 5, 5],
+    ]);
+    expect(bytes.length).toBe(512 + 512 + 512 + (2 << 20) + 512 + 512 + 512 + 1024);
+  });
+});
+
 describe("layer timestamps do not leak", () => {
   it("a tree touched to another time still packs to the same digest", async () => {
     const dir = mkdtempSync(join(tmpdir(), "slipway-pack-t-"));

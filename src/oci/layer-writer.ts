@@ -1,15 +1,15 @@
 // Writes OCI layer tars deterministically: entries in sorted order, mtimes clamped to the epoch, no user or group
 // names, fixed compression settings. Equal inputs give byte-identical layers on any builder.
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import { pack as tarPack } from "tar-stream";
 import { InvalidError } from "../core/errors.js";
 import { DigestCounter, type Digest } from "./digest.js";
 import { type Compression } from "./media-types.js";
-import { spawnFilter } from "./compression.js";
+import { zstdCompressor } from "./compression.js";
+import { BLOCK, encodeTarHeader, padding, type TarHeader } from "./tar-header.js";
 
 interface Owned {
   path: string;
@@ -19,7 +19,7 @@ interface Owned {
 }
 export type LayerEntry =
   | (Owned & { type: "dir" })
-  /** A regular file; `path` on disk is read whole when small (one read beats a stream per tiny file). */
+  /** A regular file; `source` on disk is read whole when small (one read beats a stream per tiny file). */
   | (Owned & { type: "file"; size: number; open: () => Readable; source?: string })
   | (Owned & { type: "symlink"; target: string })
   | (Owned & { type: "hardlink"; target: string })
@@ -31,13 +31,13 @@ export type LayerEntry =
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_WHITEOUT = ".wh..wh..opq";
-const EPOCH = new Date(0);
 const SMALL_FILE = 1 << 20;
-const QUEUE_BYTES = 8 << 20;
-const GATHER_BYTES = 1 << 20;
-/** tar-stream swaps a mode of 0 for its default (0644/0755); a file-type bit, masked off when encoding, keeps 0 as 0. */
-const KEEP_ZERO_MODE = 0o100000;
-const NO_CONTENT = Buffer.alloc(0);
+/**
+ * The tar is written into chunks of this size: headers and small files are copied in place, so a layer of many small
+ * files costs the hash, the compressor and the store a few calls instead of three per file.
+ */
+const CHUNK_BYTES = 2 << 20;
+const END_OF_TAR = Buffer.alloc(2 * BLOCK);
 
 export interface PackedLayer {
   /** The compressed layer bytes. */
@@ -54,129 +54,114 @@ export interface PackOptions {
 
 /** Packs entries (already in the order they should appear) into a compressed layer stream. */
 export function packLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, options: PackOptions): PackedLayer {
-  const tar = tarPack();
   const counter = new DigestCounter();
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   const compressor =
     options.compression === "gzip"
       ? createGzip({ level: options.gzipLevel ?? 1, memLevel: 9, chunkSize: 1 << 16 })
       : options.compression === "zstd"
-        ? spawnFilter("zstd", ["-q", "-c", "-3", "-T1", "--no-check"])
+        ? zstdCompressor()
         : new PassThrough();
-
-  const diffId = (async () => {
-    const writing = writeEntries(tar, entries);
-    const hashing = pipeline(
-      tar as unknown as Readable,
-      // tar-stream emits a header, a body and padding per entry: gathered into large chunks, a layer of many small
-      // files costs the hash, the compressor and the store a few calls instead of three per file.
-      async function* (source: AsyncIterable<Buffer>) {
-        let parts: Buffer[] = [];
-        let bytes = 0;
-        for await (const chunk of source) {
-          parts.push(chunk);
-          bytes += chunk.length;
-          if (bytes >= GATHER_BYTES) {
-            const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
-            parts = [];
-            bytes = 0;
-            counter.update(joined);
-            yield joined;
-          }
-        }
-        if (bytes > 0) {
-          const joined = Buffer.concat(parts, bytes);
-          counter.update(joined);
-          yield joined;
-        }
-      },
-      compressor,
-      out,
-    );
-    await Promise.all([writing, hashing]);
-    return counter.digest();
-  })();
+  const hashed = async function* () {
+    for await (const chunk of tarChunks(entries)) {
+      counter.update(chunk);
+      yield chunk;
+    }
+  };
+  const diffId = pipeline(hashed, compressor, out).then(() => counter.digest());
   diffId.catch((err) => out.destroy(err));
   return { stream: out, diffId };
 }
 
-async function writeEntries(tar: ReturnType<typeof tarPack>, entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): Promise<void> {
-  // Entries whose bytes are at hand (all but large files) are queued without waiting for each to be taken, up to
-  // QUEUE_BYTES; a streamed file waits for the queue, since tar entries go out one after another.
-  let queued: Array<Promise<void>> = [];
-  let queuedBytes = 0;
-  const drain = async () => {
-    const batch = queued;
-    queued = [];
-    queuedBytes = 0;
-    await Promise.all(batch);
-  };
-  try {
-    for await (const entry of entries) {
-      const streamed = entry.type === "file" && !(entry.source !== undefined && entry.size <= SMALL_FILE);
-      if (streamed) {
-        await drain();
-        await writeEntry(tar, entry);
-        continue;
-      }
-      const written = writeEntry(tar, entry);
-      written.catch(() => undefined);
-      queued.push(written);
-      queuedBytes += 512 + (entry.type === "file" ? entry.size : 0);
-      if (queuedBytes >= QUEUE_BYTES) await drain();
+/**
+ * The uncompressed tar of `entries`, in chunks of about CHUNK_BYTES. Small files are read straight into the chunk;
+ * large ones are streamed from their source. A file whose size differs from its entry's fails the layer.
+ */
+export async function* tarChunks(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): AsyncGenerator<Buffer> {
+  let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  let at = 0;
+  for await (const entry of entries) {
+    const header = tarHeaderOf(entry);
+    const block = encodeTarHeader(header);
+    const inline = entry.type === "file" && entry.source !== undefined && entry.size <= SMALL_FILE;
+    const room = block.length + (inline ? header.size + padding(header.size) : 0);
+    if (at + room > chunk.length && at > 0) {
+      yield chunk.subarray(0, at);
+      chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
+      at = 0;
+    } else if (room > chunk.length) {
+      chunk = Buffer.allocUnsafe(room);
     }
-    await drain();
-    tar.finalize();
-  } catch (err) {
-    tar.destroy(err as Error);
-    throw err;
+    at += block.copy(chunk, at);
+    if (entry.type !== "file") continue;
+    if (inline) {
+      readWhole(entry.source!, entry.path, chunk, at, header.size);
+      at += header.size;
+    } else {
+      // A large file streams: what is gathered so far goes first.
+      yield chunk.subarray(0, at);
+      chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+      at = 0;
+      let read = 0;
+      for await (const data of entry.open()) {
+        read += (data as Buffer).length;
+        if (read > header.size) break;
+        yield data as Buffer;
+      }
+      if (read !== header.size) throw changedSize(entry.path, header.size, read);
+    }
+    const pad = padding(header.size);
+    chunk.fill(0, at, at + pad);
+    at += pad;
   }
+  if (at + END_OF_TAR.length > chunk.length) {
+    yield chunk.subarray(0, at);
+    at = 0;
+    chunk = Buffer.allocUnsafe(END_OF_TAR.length);
+  }
+  at += END_OF_TAR.copy(chunk, at);
+  yield chunk.subarray(0, at);
 }
 
-async function writeEntry(tar: ReturnType<typeof tarPack>, entry: LayerEntry): Promise<void> {
+function changedSize(path: string, expected: number, found: number): InvalidError {
+  return new InvalidError(`${path} changed size while it was being packed (${expected} → ${found}${found > expected ? " or more" : ""} bytes)`, { path });
+}
+
+function tarHeaderOf(entry: LayerEntry): TarHeader {
   if (entry.type === "whiteout" || entry.type === "opaque") {
-    const name =
-      entry.type === "opaque" ? join(entry.path, OPAQUE_WHITEOUT) : join(dirnameOf(entry.path), WHITEOUT_PREFIX + basenameOf(entry.path));
-    await addEntry(tar, { name: stripDot(name), type: "file", size: 0, mode: 0o644, uid: 0, gid: 0, mtime: EPOCH }, NO_CONTENT);
-    return;
+    const name = entry.type === "opaque" ? join(entry.path, OPAQUE_WHITEOUT) : join(dirnameOf(entry.path), WHITEOUT_PREFIX + basenameOf(entry.path));
+    return { name: stripDot(name), type: "file", size: 0, mode: 0o644, uid: 0, gid: 0 };
   }
-  const header = { name: entry.path, mode: (entry.mode & 0o7777) | KEEP_ZERO_MODE, uid: entry.uid, gid: entry.gid, mtime: EPOCH };
+  const owned = { name: entry.path, mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid, size: 0 };
   switch (entry.type) {
     case "dir":
-      await addEntry(tar, { ...header, type: "directory" });
-      return;
+      return { ...owned, type: "directory" };
     case "symlink":
-      await addEntry(tar, { ...header, type: "symlink", linkname: entry.target });
-      return;
+      return { ...owned, type: "symlink", linkname: entry.target };
     case "hardlink":
-      await addEntry(tar, { ...header, type: "link", linkname: entry.target });
-      return;
+      return { ...owned, type: "link", linkname: entry.target };
     case "fifo":
-      await addEntry(tar, { ...header, type: "fifo" });
-      return;
-    case "file": {
-      if (entry.source !== undefined && entry.size <= SMALL_FILE) {
-        const data = readFileSync(entry.source);
-        if (data.length !== entry.size) {
-          throw new InvalidError(`${entry.path} changed size while it was being packed (${entry.size} → ${data.length} bytes)`, { path: entry.path });
-        }
-        await addEntry(tar, { ...header, type: "file", size: entry.size }, data);
-        return;
-      }
-      const sink = tar.entry({ ...header, type: "file", size: entry.size });
-      await pipeline(entry.open(), sink);
-      return;
-    }
+      return { ...owned, type: "fifo" };
+    case "file":
+      return { ...owned, type: "file", size: entry.size };
   }
 }
 
-/** Adds an entry without a body stream; an empty file (a whiteout) must be given its empty content or it never ends. */
-function addEntry(tar: ReturnType<typeof tarPack>, header: Parameters<ReturnType<typeof tarPack>["entry"]>[0], content?: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error | null) => (err ? reject(err) : resolve());
-    if (content) tar.entry(header, content, done);
-    else tar.entry(header, done);
-  });
+/** Reads exactly `size` bytes of `path` into `target` at `offset`; a file of another size fails the layer. */
+function readWhole(path: string, name: string, target: Buffer, offset: number, size: number): void {
+  const fd = openSync(path, "r");
+  try {
+    const actual = fstatSync(fd).size;
+    let read = 0;
+    while (read < size) {
+      const n = readSync(fd, target, offset + read, size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    if (actual !== size || read !== size) throw changedSize(name, size, actual === size ? read : actual);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function dirnameOf(path: string): string {

@@ -148,6 +148,14 @@ export class RepositoryIndex {
     this.meta.tx(() => this.writeManifest(m));
   }
 
+  /** Links an image's blobs into its repository and records its manifest: one transaction, so never half an image. */
+  putImage(blobs: Array<{ digest: Digest; size: number }>, m: PutManifest): void {
+    this.meta.tx(() => {
+      for (const b of blobs) this.linkBlob(m.repo, b.digest, b.size);
+      this.writeManifest(m);
+    });
+  }
+
   /**
    * Records a manifest only if every blob and child it names is in the repository with the size it gives, checked
    * in the same transaction as the write (so no delete or collection can slip between). Returns what is wrong.
