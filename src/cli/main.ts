@@ -21,6 +21,8 @@ program.name("slipway").description("push code and it runs: images by digest, at
 // The runtime is part of the answer: the launcher picks Bun or Node per command (src/cli/launcher.sh).
 const runtime = process.versions.bun ? `Bun ${process.versions.bun}` : `Node ${process.version}`;
 program.version(`${typeof SLIPWAY_VERSION === "string" ? SLIPWAY_VERSION : "dev"} (${runtime})`, "-V, --version");
+// `slipway --version` only before a command: after one, `--version vN` is that command's (invoke, promote).
+program.enablePositionalOptions();
 // A usage error (unknown option, missing argument) is invalid input: exit 2, like every other invalid input.
 program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 // Each command file with the names it adds, in the order help lists them. Only the file of the command being run is
