@@ -2,8 +2,8 @@
 // XDG_CACHE_HOME and HOME for its default) and, for `slipway server` in crash tests only, SLIPWAY_FAULT (see
 // server/faults.ts), validated once and passed down as options.
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { nodeOs } from "../core/builtins.js";
 import { Client } from "../sdk/client.js";
 
 export interface CliConfig {
@@ -27,7 +27,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     }
   }
   const cacheDir =
-    env.SLIPWAY_CACHE === "off" ? null : resolve(env.SLIPWAY_CACHE || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "slipway"));
+    env.SLIPWAY_CACHE === "off" ? null : resolve(env.SLIPWAY_CACHE || join(env.XDG_CACHE_HOME || join(env.HOME || nodeOs().homedir(), ".cache"), "slipway"));
   return { url: env.SLIPWAY_URL ?? "http://127.0.0.1:7700", token, dataDir, fault: env.SLIPWAY_FAULT?.trim() || undefined, cacheDir };
 }
 

@@ -1,5 +1,5 @@
 // Identifiers: random ids for uploads, containers and invocations; name rules for apps, functions, deployments.
-import { nodeCrypto } from "./crypto.js";
+import { nodeCrypto } from "./builtins.js";
 import { InvalidError } from "./errors.js";
 
 /** A random id: lowercase letters and digits, safe in paths, URLs and runc container names. */

@@ -2,7 +2,7 @@
 // also runs on Bun: scripts/test-client-on-bun.sh), and parse errors that name the problem.
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createHasher } from "../core/crypto.js";
+import { createHasher } from "../core/builtins.js";
 import { DigestCounter, digestOf, parseDigest, sha256 } from "./digest.js";
 
 describe("digests", () => {

@@ -1,5 +1,5 @@
 // Content digests (`algorithm:hex`): parsing with validation, hashing buffers and streams.
-import { createHasher, type Hasher } from "../core/crypto.js";
+import { createHasher, type Hasher } from "../core/builtins.js";
 import { InvalidError } from "../core/errors.js";
 
 import type { Digest } from "../core/schemas.js";

@@ -39,9 +39,11 @@ export class IgnoreRules {
 
   /** Whether a path relative to the app directory is excluded. A path under an excluded directory is too. */
   ignores(path: string): boolean {
+    if (this.rules.length === 0) return false;
+    const above = parents(path);
     let ignored = false;
     for (const rule of this.rules) {
-      if (rule.re.test(path) || parents(path).some((p) => rule.re.test(p))) ignored = !rule.negate;
+      if (rule.re.test(path) || above.some((p) => rule.re.test(p))) ignored = !rule.negate;
     }
     return ignored;
   }

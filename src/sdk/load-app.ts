@@ -1,9 +1,9 @@
 // Loads a user's app file (TypeScript or JavaScript): bundles it with esbuild, with `slipway` resolved to this very
 // package so that the App and Image classes it uses are ours, then imports it and finds the exported App.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { nodeOs } from "../core/builtins.js";
 import { InvalidError, isSlipwayError, NotFoundError } from "../core/errors.js";
 import type { App } from "./app.js";
 import { cachedBundle, esbuildError, NODE_ESM_BUNDLE } from "./bundle.js";
@@ -51,7 +51,7 @@ export async function loadAppFile(file: string, cache?: LocalCache): Promise<{ a
     throw new InvalidError(`app file ${file} does not load: ${esbuildError(err)}`, { file });
   }
   // A cached bundle is imported where it is kept; otherwise from a temporary file.
-  const tmp = bundled.path ? null : mkdtempSync(join(tmpdir(), "slipway-app-"));
+  const tmp = bundled.path ? null : mkdtempSync(join(nodeOs().tmpdir(), "slipway-app-"));
   const out = bundled.path ?? join(tmp!, "app.mjs");
   if (tmp) writeFileSync(out, bundled.code);
   let mod: Record<string, unknown>;

@@ -11,8 +11,8 @@
 //   <cache>/out/<hex>.mjs     bundle outputs by digest
 //   <cache>/clock             the stamp file
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { nodeOs } from "../core/builtins.js";
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
 
@@ -62,7 +62,7 @@ export class LocalCache {
 
   /** The cache for one app file. */
   static open(appPath: string, options: LocalCacheOptions = {}): LocalCache {
-    const dir = options.dir === undefined ? join(homedir(), ".cache", "slipway") : options.dir;
+    const dir = options.dir === undefined ? join(nodeOs().homedir(), ".cache", "slipway") : options.dir;
     const appDir = dirname(resolve(appPath));
     if (!dir) return new LocalCache(null, null, { format: FORMAT, files: {}, bundles: {} }, appDir);
     const indexPath = join(dir, `${sha256(appPath).slice("sha256:".length, 39)}.json`);
