@@ -98,7 +98,7 @@ export function buildApp(sw: Slipway, options: AppOptions = {}): FastifyInstance
 
     api.post("/api/v1/build", async (request, reply) => {
       const body = parseWith(deployRequestSchema, parseJsonBody(request.body), "build request");
-      await requireRequestBlobs(body, sw.blobs);
+      await requireRequestBlobs(body, sw.blobs, (d) => sw.builder.loadTree(d));
       await streamNdjson(reply, async (emit) => ({ app: body.app, images: await sw.buildService.buildImages(body, emit) }));
     });
 

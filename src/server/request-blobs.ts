@@ -2,11 +2,14 @@
 // that the store lacks. Checked before anything starts, so that a client can send its request first and upload
 // only when told: an unchanged deploy is then one round trip.
 import { NotFoundError } from "../core/errors.js";
-import { codeBundleSchema, fileTreeSchema, type DeployRequest } from "../core/schemas.js";
+import { codeBundleSchema, type DeployRequest, type FileTree } from "../core/schemas.js";
 import type { Digest } from "../oci/digest.js";
 import type { FsBlobStore } from "../store/blob-store.js";
 
-export async function missingRequestBlobs(req: DeployRequest, blobs: FsBlobStore): Promise<Digest[]> {
+/** Reads a stored COPY file tree (the builder's, which keeps recent ones parsed); throws when it cannot. */
+export type TreeLoader = (digest: Digest) => Promise<FileTree>;
+
+export async function missingRequestBlobs(req: DeployRequest, blobs: FsBlobStore, loadTree: TreeLoader): Promise<Digest[]> {
   const missing = new Set<Digest>();
   const need = (d: Digest): boolean => {
     if (blobs.hasSync(d)) return true;
@@ -28,8 +31,14 @@ export async function missingRequestBlobs(req: DeployRequest, blobs: FsBlobStore
   for (const spec of Object.values(req.images)) {
     for (const step of spec.steps) {
       if (step.op === "base" && step.source.kind === "tarball") need(step.source.digest as Digest);
-      if (step.op === "copy") {
-        await listed(step.tree as Digest, (json) => fileTreeSchema.parse(json).entries.flatMap((e) => (e.type === "file" ? [e.digest as Digest] : [])));
+      if (step.op === "copy" && need(step.tree as Digest)) {
+        let tree: FileTree;
+        try {
+          tree = await loadTree(step.tree as Digest);
+        } catch {
+          continue;
+        }
+        for (const e of tree.entries) if (e.type === "file") need(e.digest as Digest);
       }
     }
   }
@@ -37,8 +46,8 @@ export async function missingRequestBlobs(req: DeployRequest, blobs: FsBlobStore
 }
 
 /** Refuses a request that names blobs the store lacks, listing them (`details.missing`) for the client to upload. */
-export async function requireRequestBlobs(req: DeployRequest, blobs: FsBlobStore): Promise<void> {
-  const missing = await missingRequestBlobs(req, blobs);
+export async function requireRequestBlobs(req: DeployRequest, blobs: FsBlobStore, loadTree: TreeLoader): Promise<void> {
+  const missing = await missingRequestBlobs(req, blobs, loadTree);
   if (missing.length > 0) {
     throw new NotFoundError(`the request names ${missing.length} blob(s) that were never uploaded, e.g. ${missing[0]}; upload them and send it again`, {
       missing,

@@ -20,7 +20,7 @@ export function registerDeployRoutes(api: FastifyInstance, sw: Slipway): void {
   api.post("/api/v1/deploy", async (request, reply) => {
     // Validated before the stream starts, so a malformed request is a 400, not a 200 carrying an error line.
     const body = parseJsonBody(request.body);
-    await requireRequestBlobs(parseWith(deployRequestSchema, body, "deploy request"), sw.blobs);
+    await requireRequestBlobs(parseWith(deployRequestSchema, body, "deploy request"), sw.blobs, (d) => sw.builder.loadTree(d));
     await streamNdjson(reply, (emit) => sw.deployService.start(body, actorOf(request), emit).done);
   });
 
