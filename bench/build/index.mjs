@@ -48,19 +48,28 @@ await writeFile(
   join(ctx, "app.ts"),
   `import { App, Image } from "slipway";\nexport const app = new App("bench");\napp.function("f", { image: ${sdkSpec}, handler: "./handler.ts" });\n`,
 );
+// The base alone: built before Slipway's cold build, as the peers have their base image imported before theirs.
+await writeFile(
+  join(ctx, "base.ts"),
+  `import { App, Image } from "slipway";\nexport const app = new App("bench");\napp.function("f", { image: Image.fromTarball("./busybox.tar"), handler: "./handler.ts" });\n`,
+);
 await writeFile(join(ctx, "handler.ts"), "export default () => null;\n");
-await writeFile(join(ctx, ".dockerignore"), "app.ts\nhandler.ts\nDockerfile*\n");
+await writeFile(join(ctx, ".dockerignore"), "app.ts\nbase.ts\nhandler.ts\nDockerfile*\n");
 
 const edits = {
   last: (n) => writeFile(join(ctx, "app", "module_199.py"), `# edit ${n}\n`),
   middle: (n) => writeFile(join(ctx, "requirements.txt"), `package-extra==${n}\n`, { flag: "a" }),
 };
 
-/** One round for one builder: cold (after `reset` empties its cache), unchanged, last-COPY and middle-file builds. */
+/**
+ * One round for one builder: cold (after `reset` empties its build cache, keeping the base image), unchanged,
+ * last-COPY and middle-file builds; and, for Slipway, a first build in an empty data directory.
+ */
 async function round(builder, r) {
   await restore();
-  await builder.reset();
   const row = {};
+  if (builder.firstBuild) row.first = await builder.firstBuild();
+  await builder.reset();
   row.cold = await builder.buildOnce();
   row.unchanged = await builder.buildOnce();
   await edits.last(`${builder.name}-${r}`);
@@ -79,7 +88,10 @@ const restore = async () => {
 const builders = [];
 const teardown = [];
 
-// Slipway: a fresh server per cold run.
+// Slipway: a fresh server per cold run. As for the peers (the base imported with `docker import` / `podman import`
+// before their first build, then only the build cache pruned), its base is imported before the timed cold build:
+// an image of the base alone is built first (tarball stored, layer unpacked). The first build in an empty data
+// directory, which also imports the base, is timed apart.
 {
   let server = null;
   let env = null;
@@ -90,7 +102,7 @@ const teardown = [];
     await new Promise((r) => server.once("exit", r));
     server = null;
   };
-  const reset = async () => {
+  const fresh = async () => {
     await stop();
     await rm(data, { recursive: true, force: true });
     const port = 18000 + Math.floor(Math.random() * 1000);
@@ -107,7 +119,15 @@ const teardown = [];
     const { ms, value } = await time(() => run(CLI, ["build", join(ctx, "app.ts"), "--json"], { env }));
     return { ms, server: JSON.parse(value).images.f.durationMs };
   };
-  builders.push({ name: "slipway", reset, buildOnce });
+  const reset = async () => {
+    await fresh();
+    await run(CLI, ["build", join(ctx, "base.ts")], { env });
+  };
+  const firstBuild = async () => {
+    await fresh();
+    return buildOnce();
+  };
+  builders.push({ name: "slipway", reset, buildOnce, firstBuild });
   teardown.push(stop);
 }
 
@@ -222,5 +242,12 @@ printTable(
     k === "unchanged" || k === "last" ? "≤ 0.50" : "≤ 1.00",
   ]),
 );
+if (rows.slipway?.[0]?.first) {
+  const first = rows.slipway.map((row) => row.first);
+  console.log(
+    `Slipway's first build in an empty data directory (base tarball imported and unpacked too): ${fmt(median(first.map((f) => f.ms)))}` +
+      ` (server-side ${fmt(median(first.map((f) => f.server)))}); BuildKit's cold build has its base imported beforehand`,
+  );
+}
 console.log(`slipway --version: ${clientRuntime}; runtimes' own start here (-e 0, median of 7): ${starts.join(", ")}; BuildKit's unchanged rebuild / 2: ${results.buildkit ? fmt(results.buildkit.unchanged.total / 2) : "n/a"}`);
 await rm(work, { recursive: true, force: true });
