@@ -334,6 +334,18 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     }
   });
 
+  it("stores a RUN layer of incompressible bytes uncompressed, and one of text compressed", async () => {
+    const file = await writeApp(`base.run("head -c 20000000 /dev/urandom > /r.bin").run("yes slipway | head -c 20000000 > /t.txt")`, "worth.ts");
+    const built = await build(file);
+    const manifest = JSON.parse((await server.slipway.blobs.readBuffer(built.digest as `sha256:${string}`)).toString());
+    const [random, text] = (manifest.layers as Array<{ mediaType: string; size: number }>).slice(-2);
+    expect(random).toMatchObject({ mediaType: "application/vnd.oci.image.layer.v1.tar" });
+    expect(random!.size).toBeGreaterThan(20_000_000);
+    expect(text).toMatchObject({ mediaType: "application/vnd.oci.image.layer.v1.tar+zstd" });
+    expect(text!.size).toBeLessThan(1_000_000);
+    expect((await fileInImage(server, built.digest, "t.txt")).slice(0, 16)).toBe("slipway\nslipway\n");
+  });
+
   it("refuses a hostile COPY tree that writes through its own symlink, touching nothing outside", async () => {
     const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
     const data = Buffer.from("owned\n");

@@ -9,7 +9,7 @@ import { fileTreeSchema, parseWith, type FileTree, type ImageSpec, type Step } f
 import { canonicalJson } from "../core/canonical-json.js";
 import { sha256, type Digest } from "../oci/digest.js";
 import { prestartZstd } from "../oci/compression.js";
-import { entriesFromDirectory, packLayer, type LayerEntry } from "../oci/layer-writer.js";
+import { entriesFromDirectory, packLayer, worthwhileCompression, type LayerEntry } from "../oci/layer-writer.js";
 import { layerMediaType, MediaType, type Compression } from "../oci/media-types.js";
 import { envToMap, mapToEnv, serializeConfig, serializeManifest, type ImageConfig } from "../oci/manifest.js";
 import type { Executor } from "../runtime/executor.js";
@@ -383,7 +383,9 @@ export class Builder {
    */
   private async packDirectory(dir: string, overlayUpper: boolean): Promise<LayerRef | null> {
     const opaque = overlayUpper ? await opaqueDirs(dir) : new Set<string>();
-    const layer = await this.packEntries(entriesFromDirectory(dir, { opaqueDirs: opaque, overlayWhiteouts: overlayUpper }));
+    const entries: LayerEntry[] = [];
+    for await (const e of entriesFromDirectory(dir, { opaqueDirs: opaque, overlayWhiteouts: overlayUpper })) entries.push(e);
+    const layer = await this.packEntries(entries, worthwhileCompression(entries, this.deps.compression));
     if (!layer) {
       await rm(dir, { recursive: true, force: true });
       return null;
@@ -393,7 +395,10 @@ export class Builder {
   }
 
   /** Packs entries into a layer blob in the store; null when there were none. */
-  private async packEntries(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): Promise<LayerRef | null> {
+  private async packEntries(
+    entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
+    compression: Compression = this.deps.compression,
+  ): Promise<LayerRef | null> {
     let count = 0;
     const counted = (async function* () {
       for await (const e of entries) {
@@ -401,11 +406,11 @@ export class Builder {
         yield e;
       }
     })();
-    const packed = packLayer(counted, { compression: this.deps.compression });
+    const packed = packLayer(counted, { compression });
     const blob = await this.deps.blobs.putStream(packed.stream);
     const diffId = await packed.diffId;
     if (count === 0) return null;
-    return { mediaType: layerMediaType(this.deps.compression), digest: blob.digest, size: blob.size, diffId };
+    return { mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size, diffId };
   }
 
   private async writeImage(state: StepResult, repo: string): Promise<{ digest: Digest; size: number; configDigest: Digest }> {

@@ -1,6 +1,7 @@
 // Deterministic layers: the same tree gives the same bytes however and wherever it was made (case BC5).
 import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -10,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { InvalidError } from "../core/errors.js";
 import { sha256 } from "./digest.js";
 import { unpackLayer } from "./layer-reader.js";
-import { entriesFromDirectory, packLayer, type LayerEntry } from "./layer-writer.js";
+import { entriesFromDirectory, packLayer, worthwhileCompression, type LayerEntry } from "./layer-writer.js";
 import type { Compression } from "./media-types.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -264,5 +265,35 @@ describe("layer timestamps do not leak", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("layers whose bytes do not compress are stored uncompressed", () => {
+  const made: string[] = [];
+  afterEach(() => {
+    for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const layerOf = async (files: Record<string, Buffer>): Promise<LayerEntry[]> => {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-worth-"));
+    made.push(dir);
+    for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), data);
+    const entries: LayerEntry[] = [];
+    for await (const e of entriesFromDirectory(dir)) entries.push(e);
+    return entries;
+  };
+  const text = (bytes: number) => Buffer.from("the quick brown fox jumps over the lazy dog\n".repeat(Math.ceil(bytes / 44))).subarray(0, bytes);
+
+  it("keeps the preferred compression for compressible bytes, small layers and mixed layers", async () => {
+    expect(worthwhileCompression(await layerOf({ "text.txt": text(20 << 20) }), "zstd")).toBe("zstd");
+    expect(worthwhileCompression(await layerOf({ "random.bin": randomBytes(8 << 20) }), "zstd")).toBe("zstd");
+    // 18 MiB that does not compress beside 4 MiB that does: under nine tenths.
+    expect(worthwhileCompression(await layerOf({ "random.bin": randomBytes(18 << 20), "text.txt": text(4 << 20) }), "gzip")).toBe("gzip");
+  });
+
+  it("stores a layer that is mostly large incompressible files uncompressed, whatever the preferred compression", async () => {
+    const entries = await layerOf({ "random.bin": randomBytes(20 << 20), "small.txt": text(100 << 10) });
+    expect(worthwhileCompression(entries, "zstd")).toBe("none");
+    expect(worthwhileCompression(entries, "gzip")).toBe("none");
+    expect(worthwhileCompression(entries, "none")).toBe("none");
   });
 });

@@ -4,7 +4,7 @@ import { closeSync, createReadStream, fstatSync, lstatSync, openSync, readdirSyn
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
+import { createGzip, deflateRawSync } from "node:zlib";
 import { InvalidError } from "../core/errors.js";
 import { DigestCounter, type Digest } from "./digest.js";
 import { type Compression } from "./media-types.js";
@@ -50,6 +50,40 @@ export interface PackOptions {
   compression: Compression;
   /** gzip level; fixed per release of Slipway, since it changes every digest. */
   gzipLevel?: number;
+}
+
+/** A layer is stored uncompressed when at least this share of its bytes is in large files that do not compress. */
+const INCOMPRESSIBLE_SHARE = 0.9;
+/** Layers smaller than this are always compressed: the saving in time is too small to matter. */
+const CONSIDER_FROM_BYTES = 16 << 20;
+const SAMPLE_BYTES = 128 << 10;
+/** A sample that deflates to more than this share of its size counts as not compressing. */
+const INCOMPRESSIBLE_RATIO = 0.95;
+
+/**
+ * The compression worth using for a layer of these entries: `preferred`, unless most of its bytes are in large
+ * files that do not compress (media, archives, random data), judged on a sample of each (deflate level 1 of its
+ * first 128 KiB); such a layer is stored uncompressed, since compressing it costs the build, and unpacking costs
+ * every pull, time for nothing. Decided by content alone, so equal layers still get equal bytes everywhere.
+ */
+export function worthwhileCompression(entries: readonly LayerEntry[], preferred: Compression): Compression {
+  if (preferred === "none") return preferred;
+  let total = 0;
+  let incompressible = 0;
+  const sample = Buffer.alloc(SAMPLE_BYTES);
+  for (const e of entries) {
+    if (e.type !== "file") continue;
+    total += e.size;
+    if (e.size < SMALL_FILE || !e.source) continue;
+    const fd = openSync(e.source, "r");
+    try {
+      const n = readSync(fd, sample, 0, SAMPLE_BYTES, 0);
+      if (deflateRawSync(sample.subarray(0, n), { level: 1 }).length > n * INCOMPRESSIBLE_RATIO) incompressible += e.size;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return total >= CONSIDER_FROM_BYTES && incompressible >= total * INCOMPRESSIBLE_SHARE ? "none" : preferred;
 }
 
 /** Packs entries (already in the order they should appear) into a compressed layer stream. */
