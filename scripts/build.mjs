@@ -41,11 +41,13 @@ const cliDir = join(root, "dist/cli");
 writeFileSync(join(cliDir, "slipway"), readFileSync(join(root, "src/cli/launcher.sh"), "utf8").replace("@BUN@", workingBun() ?? ""));
 chmodSync(join(cliDir, "slipway"), 0o755);
 
-/** Bun's path relative to dist/cli, if the optional dependency is installed and starts on this CPU. */
+/** Bun's path relative to dist/cli, if the optional dependency is installed here and starts on this CPU. */
 function workingBun() {
   let bun;
   try {
     bun = join(dirname(createRequire(import.meta.url).resolve("@oven/bun-linux-x64/package.json")), "bin/bun");
+    // Only this project's own: resolution also walks up into node_modules of the directories above it.
+    if (relative(root, bun).startsWith("..")) throw new Error(`found only outside the project, at ${bun}`);
     execFileSync(bun, ["-e", "0"], { stdio: "ignore", timeout: 30_000 });
   } catch {
     console.warn("build: Bun is not installed or does not run here; every slipway command will run on Node");

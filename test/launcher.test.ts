@@ -21,6 +21,17 @@ describe("the slipway launcher", () => {
   });
   if (bunPath === "") console.log("skipped the Bun check: the build found no working Bun (optional dependency @oven/bun-linux-x64)");
 
+  it("runs on Node when Bun is gone since the build, and when called by a bare name from its own directory", async () => {
+    // A launcher beside which Bun's recorded path leads nowhere; main.js is the real one.
+    const dir = await temp("slipway-launcher-");
+    writeFileSync(join(dir, "slipway"), readFileSync(CLI, "utf8").replace(/^BUN=.*$/m, "BUN=../no-such/bun"), { mode: 0o755 });
+    symlinkSync(join(CLI, "../main.js"), join(dir, "main.js"));
+    expect(slipway(["--version"], {}, join(dir, "slipway"))).toMatch(/\(Node v\d/);
+    const bare = spawnSync("sh", ["slipway", "--version"], { cwd: join(CLI, ".."), encoding: "utf8" });
+    expect(bare.stderr).toBe("");
+    expect(bare.stdout).toMatch(bunPath ? /\(Bun \d/ : /\(Node v\d/);
+  });
+
   it("runs every command on Node with SLIPWAY_RUNTIME=node", () => {
     expect(slipway(["--version"], { SLIPWAY_RUNTIME: "node" })).toMatch(/\(Node v\d/);
   });
