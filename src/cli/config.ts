@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { nodeOs } from "../core/builtins.js";
+import { InvalidError } from "../core/errors.js";
 import { Client } from "../sdk/client.js";
 
 export interface CliConfig {
@@ -31,6 +32,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return { url: env.SLIPWAY_URL ?? "http://127.0.0.1:7700", token, dataDir, fault: env.SLIPWAY_FAULT?.trim() || undefined, cacheDir };
 }
 
+/** The client of the server at SLIPWAY_URL, which must be an http(s) address. */
 export function clientFrom(config: CliConfig): Client {
+  if (!/^https?:\/\/[^/]/.test(config.url) || !URL.canParse(config.url)) {
+    throw new InvalidError(`SLIPWAY_URL ${JSON.stringify(config.url)} is not an http:// or https:// address, such as http://127.0.0.1:7700`);
+  }
   return new Client({ url: config.url, token: config.token });
 }

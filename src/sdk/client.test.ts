@@ -32,6 +32,9 @@ beforeAll(async () => {
       case "/api/v1/proxy-404":
         res.writeHead(404, { "content-type": "text/html" });
         return res.end("<h1>Not Found</h1>");
+      case "/api/v1/fastify-404":
+        // What Slipway's own HTTP server answers for a route it does not have (a SLIPWAY_URL with a path).
+        return json(404, { message: "Route GET:/api/api/v1/x not found", error: "Not Found", statusCode: 404 });
       case "/api/v1/build": {
         res.writeHead(200, { "content-type": "application/x-ndjson" });
         res.write(`${JSON.stringify({ type: "event", event: { step: 1 } })}\n{"type":"event",`);
@@ -102,6 +105,9 @@ describe.each<Transport>(["http", "fetch"])("Client over %s", (transport) => {
     const err = await failure(client().json("/api/v1/proxy-404"));
     expect(err.code).toBe("unavailable");
     expect(err.message).toMatch(/answered HTTP 404 without a Slipway error/);
+    const route = await failure(client().json("/api/v1/fastify-404"));
+    expect(route.code).toBe("unavailable");
+    expect(route.message).toMatch(/fastify-404 answered HTTP 404 without a Slipway error: is SLIPWAY_URL a Slipway server\?/);
   });
 
   it("yields a stream's events and result across chunk boundaries, skipping blank lines", async () => {

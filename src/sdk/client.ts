@@ -229,10 +229,14 @@ async function readJson(res: ClientResponse): Promise<unknown> {
     body = undefined;
   }
   if (res.status >= 400) {
-    const err = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-    // Anything else on that address (another service, a proxy) answers without Slipway's error body.
+    const err = (body as { error?: unknown } | undefined)?.error;
+    // Anything else on that address (another service, a proxy, or a route that is not Slipway's: a SLIPWAY_URL
+    // with a path) answers without Slipway's error body, whose `error` is an object with a code.
+    const slipways = typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string";
     throw errorFromWire(
-      err ?? { code: "unavailable", message: `${res.url} answered HTTP ${res.status} without a Slipway error: is SLIPWAY_URL a Slipway server?` },
+      slipways
+        ? (err as { code?: unknown; message?: unknown; details?: unknown })
+        : { code: "unavailable", message: `${res.url} answered HTTP ${res.status} without a Slipway error: is SLIPWAY_URL a Slipway server?` },
     );
   }
   return body;
