@@ -346,6 +346,17 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect((await fileInImage(server, built.digest, "t.txt")).slice(0, 16)).toBe("slipway\nslipway\n");
   });
 
+  it("names a base tarball that is missing, or that is not a tar", async () => {
+    await writeFile(join(dir, "tarball-app.ts"), `import { App, Image } from "slipway";\nexport const app = new App("cache");\napp.function("f", { image: Image.fromTarball("./nope.tar"), handler: "./handler.ts" });\n`);
+    await expect(buildAppFile(client, join(dir, "tarball-app.ts"))).rejects.toMatchObject({
+      code: "not-found",
+      message: `base tarball ./nope.tar does not exist or is not a file (looked in ${dir})`,
+    });
+    await writeFile(join(dir, "garbage.tar"), Buffer.alloc(4096, 7));
+    await writeFile(join(dir, "tarball-app.ts"), `import { App, Image } from "slipway";\nexport const app = new App("cache");\napp.function("f", { image: Image.fromTarball("./garbage.tar"), handler: "./handler.ts" });\n`);
+    await expect(buildAppFile(client, join(dir, "tarball-app.ts"))).rejects.toThrow(/base tarball \.\/garbage\.tar is not a tar archive \(plain or gzip\)/);
+  });
+
   it("refuses a hostile COPY tree that writes through its own symlink, touching nothing outside", async () => {
     const outside = await mkdtemp(join(tmpdir(), "slipway-outside-"));
     const data = Buffer.from("owned\n");

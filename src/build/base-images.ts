@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { FailedError, InternalError, UnavailableError } from "../core/errors.js";
+import { FailedError, InternalError, InvalidError, isSlipwayError, UnavailableError } from "../core/errors.js";
 import type { BaseSource } from "../core/schemas.js";
 import { emptyImageConfig, type ImageConfig } from "../oci/manifest.js";
 import { unpackLayer } from "../oci/layer-reader.js";
@@ -48,6 +48,10 @@ export async function materializeBase(
       await unpackLayer(await blobs.read(source.digest), dir, {
         compression: isGzip ? "gzip" : "none",
         label: `base tarball ${source.name}`,
+      }).catch((err: unknown) => {
+        // The tar reader's own words ("Invalid tar header…") do not say which file; Slipway's errors already do.
+        if (isSlipwayError(err)) throw err;
+        throw new InvalidError(`base tarball ${source.name} is not a tar archive (plain or gzip): ${(err as Error).message}`, { tarball: source.name });
       });
       config.config.Env = [`PATH=${DEFAULT_PATH}`];
       return config;

@@ -1,8 +1,9 @@
 // Client side of a deploy: load the app file, bundle each handler, hash COPY sources and tarballs, upload what the
 // server lacks, and send the deploy request. The server builds, makes the version and flips the pointer.
+import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { canonicalJson } from "../core/canonical-json.js";
-import { isSlipwayError } from "../core/errors.js";
+import { isSlipwayError, NotFoundError } from "../core/errors.js";
 import type { ImageSpec, Step } from "../core/schemas.js";
 import { sha256, type Digest } from "../oci/digest.js";
 import type { App } from "./app.js";
@@ -111,6 +112,9 @@ async function imageSpec(
   for (const draft of image.steps) {
     if (draft.op === "base" && draft.source.kind === "tarball") {
       const path = resolve(dir, draft.source.path);
+      if (!statSync(path, { throwIfNoEntry: false })?.isFile()) {
+        throw new NotFoundError(`base tarball ${draft.source.path} does not exist or is not a file (looked in ${dir})`, { tarball: draft.source.path });
+      }
       const { digest, size } = cache.digest(path);
       blobs.push({ digest, size, read: () => readVerified(path, digest) });
       steps.push({ op: "base", source: { kind: "tarball", digest, name: draft.source.path } });
