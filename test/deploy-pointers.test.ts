@@ -223,6 +223,8 @@ describe.skipIf(skip)("deployments", () => {
     const bad = await cli(["traffic", "canary", "main", "v1=90", "v2=5"], 2);
     expect(bad.stderr).toContain("sums to 95%");
     expect((await cli(["traffic", "canary", "main", "v1=50", "v9=50"], 2)).stderr).toContain("v9 does not exist");
+    // A mistyped deployment is refused, not made.
+    expect((await cli(["traffic", "canary", "mian", "v1=90", "v2=10"], 3)).stderr).toContain('app canary has no deployment "mian" (it has main)');
 
     const split = (await cli(["traffic", "canary", "main", "v1=90", "v2=10", "--json"])).json();
     expect(split).toMatchObject({ from: 1, to: 1, reason: "traffic", traffic: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] });

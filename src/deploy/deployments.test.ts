@@ -73,6 +73,13 @@ describe("deployment pointers", () => {
     expect(types.filter((t) => t === "deployment.live")).toHaveLength(3);
   });
 
+  it("names an unknown version with the versions the app has: all of a few, the first and last of many", () => {
+    expect(() => versions.get("app", 9)).toThrow("app app has no version v9 (it has v1, v2, v3, v4)");
+    for (let n = 5; n <= 7; n++) versions.create("app", content(n), {}, "tester");
+    expect(() => versions.get("app", 9)).toThrow("app app has no version v9 (it has v1, …, v5, v6, v7)");
+    expect(() => versions.get("nope", 1)).toThrow("app nope has no version v1: app nope does not exist");
+  });
+
   it("a move that never commits leaves neither history nor events", () => {
     move(1);
     const before = events.list({ app: "app" }).length;

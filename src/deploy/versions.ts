@@ -53,7 +53,7 @@ export class Versions {
     if (!row) {
       const known = this.store.listVersions(app).map((v) => `v${v.number}`);
       throw new NotFoundError(
-        `app ${app} has no version v${number}${known.length ? ` (it has ${known.slice(-5).join(", ")})` : this.store.appExists(app) ? "" : `: app ${app} does not exist`}`,
+        `app ${app} has no version v${number}${known.length ? ` (it has ${known.length > 5 ? `${known[0]}, …, ${known.slice(-3).join(", ")}` : known.join(", ")})` : this.store.appExists(app) ? "" : `: app ${app} does not exist`}`,
         { app, version: number },
       );
     }

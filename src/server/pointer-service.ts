@@ -76,13 +76,13 @@ export class PointerService {
   /** Splits a deployment's calls between versions by whole-percent weights; one version at 100 is a plain move. */
   async traffic(app: string, deployment: string, split: TrafficEntry[], actor: string): Promise<MoveResult> {
     const { deployments, versions } = this.deps;
-    versions.requireApp(app);
-    const current = deployments.get(app, deployment);
+    // A split is set on a deployment that exists (deploy or promote makes one): a mistyped name is refused, not made.
+    const current = deployments.require(app, deployment);
     const checked = checkSplit(split, (v) => versions.exists(app, v), `${app}/${deployment}`);
     return this.flip({
       app,
       deployment,
-      expectedRevision: current?.revision ?? 0,
+      expectedRevision: current.revision,
       to: primaryVersion(checked),
       traffic: checked.length > 1 ? checked : null,
       reason: "traffic",
