@@ -3,9 +3,8 @@
 // the history agrees with it, the interrupted deploy reads as failed (or live), and webhook deliveries that were
 // due when the process died are still made, signed, with the same event ids (at least once).
 import { readFileSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createServer, type Server, type ServerResponse } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifySignature } from "../src/deploy/webhooks.js";
@@ -13,6 +12,9 @@ import { Client } from "../src/sdk/client.js";
 import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
+import { tempDirs } from "./helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 const skip = announceSkip("deploy crash safety (runc containers, SIGKILL)", containerSkipReason());
 
@@ -103,7 +105,7 @@ describe.skipIf(skip)("crash safety of the flip", () => {
 
   beforeAll(async () => {
     await receiver.start();
-    dir = await mkdtemp(join(tmpdir(), "slipway-crash-"));
+    dir = await temp("slipway-crash-");
     await busyboxTarball(dir);
     await writeFile(
       join(dir, "app.ts"),

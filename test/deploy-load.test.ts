@@ -4,14 +4,16 @@
 // current at some moment while the call was in flight, no call may fail, and long calls started before a flip
 // finish on the version they resolved.
 import { readFileSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "../src/sdk/client.js";
 import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
+import { tempDirs } from "./helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 const skip = announceSkip("deploy consistency under load (runc containers)", containerSkipReason());
 
@@ -46,7 +48,7 @@ describe.skipIf(skip)("pointer flips under load", () => {
 
   beforeAll(async () => {
     server = await startServerProcess();
-    dir = await mkdtemp(join(tmpdir(), "slipway-load-"));
+    dir = await temp("slipway-load-");
     await busyboxTarball(dir);
     await writeFile(join(dir, "app.ts"), APP);
     client = new Client({ url: server.url, token: readFileSync(join(server.dataDir, "admin-token"), "utf8").trim() });

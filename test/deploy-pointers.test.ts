@@ -2,14 +2,16 @@
 // concurrent deploys, runtime config apart from code (RT1) with secrets, traffic splits, smoke gates, --wait and
 // the status API, warm-before-flip and draining of the old version, and the events every move writes.
 import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "../src/sdk/client.js";
 import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
+import { tempDirs } from "./helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 const skip = announceSkip("deployments (runc containers)", containerSkipReason());
 
@@ -47,7 +49,7 @@ describe.skipIf(skip)("deployments", () => {
 
   beforeAll(async () => {
     server = await startServerProcess({ args: ["--drain-timeout-ms", String(DRAIN_TIMEOUT_MS)] });
-    root = await mkdtemp(join(tmpdir(), "slipway-deploy-"));
+    root = await temp("slipway-deploy-");
     await busyboxTarball(root);
     client = new Client({ url: server.url, token: readFileSync(join(server.dataDir, "admin-token"), "utf8").trim() });
   });

@@ -10,6 +10,9 @@ import { Client } from "../src/sdk/client.js";
 import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir, runCli, startServerProcess, type ServerProcess } from "./helpers/cli.js";
 import { announceSkip, containerSkipReason, toolSkipReason } from "./helpers/env.js";
+import { tempDirs } from "./helpers/temp-dirs.js";
+
+const temp = tempDirs();
 
 const skip = announceSkip("runtime (runc containers)", containerSkipReason());
 
@@ -88,7 +91,7 @@ describe.skipIf(skip)("functions in containers", () => {
     };
     expect(inspected.Digest).toBe(res.image);
     expect(inspected.Env).toContain("GREETING=hi");
-    const out = await mkdtemp(join(tmpdir(), "slipway-oci-"));
+    const out = await temp("slipway-oci-");
     execFileSync("skopeo", ["--insecure-policy", "copy", "-q", "--src-tls-verify=false", "--src-creds", `slipway:${token}`, `docker://${host}/rt@${res.image}`, `oci:${out}:copied`]);
     const index = JSON.parse(await readFile(join(out, "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
     expect(index.manifests[0]!.digest).toBe(res.image);
