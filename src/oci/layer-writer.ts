@@ -69,21 +69,31 @@ const INCOMPRESSIBLE_RATIO = 0.95;
 export function worthwhileCompression(entries: readonly LayerEntry[], preferred: Compression): Compression {
   if (preferred === "none") return preferred;
   let total = 0;
-  let incompressible = 0;
-  const sample = Buffer.alloc(SAMPLE_BYTES);
+  const large: Array<{ size: number; source: string }> = [];
   for (const e of entries) {
     if (e.type !== "file") continue;
     total += e.size;
-    if (e.size < SMALL_FILE || !e.source) continue;
-    const fd = openSync(e.source, "r");
+    if (e.size >= SMALL_FILE && e.source) large.push({ size: e.size, source: e.source });
+  }
+  if (total < CONSIDER_FROM_BYTES) return preferred;
+  // Largest first, and no further than the answer needs: most layers are settled by a sample or two.
+  large.sort((a, b) => b.size - a.size);
+  let unsampled = large.reduce((n, f) => n + f.size, 0);
+  let incompressible = 0;
+  const sample = Buffer.alloc(SAMPLE_BYTES);
+  for (const f of large) {
+    if (incompressible >= total * INCOMPRESSIBLE_SHARE) break;
+    if (incompressible + unsampled < total * INCOMPRESSIBLE_SHARE) return preferred;
+    unsampled -= f.size;
+    const fd = openSync(f.source, "r");
     try {
       const n = readSync(fd, sample, 0, SAMPLE_BYTES, 0);
-      if (deflateRawSync(sample.subarray(0, n), { level: 1 }).length > n * INCOMPRESSIBLE_RATIO) incompressible += e.size;
+      if (deflateRawSync(sample.subarray(0, n), { level: 1 }).length > n * INCOMPRESSIBLE_RATIO) incompressible += f.size;
     } finally {
       closeSync(fd);
     }
   }
-  return total >= CONSIDER_FROM_BYTES && incompressible >= total * INCOMPRESSIBLE_SHARE ? "none" : preferred;
+  return incompressible >= total * INCOMPRESSIBLE_SHARE ? "none" : preferred;
 }
 
 /** Packs entries (already in the order they should appear) into a compressed layer stream. */
