@@ -161,16 +161,12 @@ const IN_FLIGHT = 2;
 
 /**
  * Uploads the blobs the server does not have yet (content-addressed, so each at most once): `knownMissing` when the
- * server named them or they are new since the last request, otherwise the server is asked. Small ones go many to a
- * request: a deploy's copied files are mostly small, and a request each cost more than the bytes.
+ * caller knows them (new since the last request), otherwise the server is asked. Small ones go many to a request:
+ * a deploy's copied files are mostly small, and a request each cost more than the bytes.
  */
 export async function uploadBlobs(client: Client, blobs: Blob[], knownMissing?: Digest[]): Promise<number> {
   const unique = new Map(blobs.map((b) => [b.digest, b]));
-  const digests = [...unique.keys()];
-  let missing: Digest[] = [];
-  if (knownMissing) missing = [...new Set(knownMissing)].filter((d) => unique.has(d));
-  // Asked in groups: the server takes up to 100,000 digests a request.
-  else for (let i = 0; i < digests.length; i += 50_000) missing.push(...(await client.missingBlobs(digests.slice(i, i + 50_000))));
+  const missing = knownMissing ? [...new Set(knownMissing)].filter((d) => unique.has(d)) : await askMissing(client, [...unique.keys()]);
   const sends: Array<() => Promise<void>> = [];
   let batch: Blob[] = [];
   let batchBytes = 0;
@@ -197,6 +193,13 @@ export async function uploadBlobs(client: Client, blobs: Blob[], knownMissing?: 
   };
   await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, sends.length) }, worker));
   return missing.length;
+}
+
+/** Which of these blobs the server lacks, asked in groups: the server takes up to 100,000 digests a request. */
+async function askMissing(client: Client, digests: Digest[]): Promise<Digest[]> {
+  const missing: Digest[] = [];
+  for (let i = 0; i < digests.length; i += 50_000) missing.push(...(await client.missingBlobs(digests.slice(i, i + 50_000))));
+  return missing;
 }
 
 /** Loads, uploads and deploys an app file; passes the server's progress events on and returns its result. */
