@@ -164,7 +164,7 @@ export class Client {
     });
     if (res.status !== 200) await readJson(res);
     const body = await readBody(res);
-    const header = (name: string): string | undefined => res.header(name);
+    const header = res.header;
     const contentType = header("content-type") ?? "application/octet-stream";
     const cold = header("slipway-cold-start");
     return {
