@@ -341,6 +341,11 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     const [random, text] = (manifest.layers as Array<{ mediaType: string; size: number }>).slice(-2);
     expect(random).toMatchObject({ mediaType: "application/vnd.oci.image.layer.v1.tar" });
     expect(random!.size).toBeGreaterThan(20_000_000);
+    // An uncompressed layer's diffId is its digest, and it is the digest of the bytes stored.
+    const config = JSON.parse((await server.slipway.blobs.readBuffer(manifest.config.digest)).toString());
+    const randomDigest = (manifest.layers as Array<{ digest: `sha256:${string}` }>).at(-2)!.digest;
+    expect(config.rootfs.diff_ids.at(-2)).toBe(randomDigest);
+    expect(sha256(await server.slipway.blobs.readBuffer(randomDigest))).toBe(randomDigest);
     expect(text).toMatchObject({ mediaType: "application/vnd.oci.image.layer.v1.tar+zstd" });
     expect(text!.size).toBeLessThan(1_000_000);
     expect((await fileInImage(server, built.digest, "t.txt")).slice(0, 16)).toBe("slipway\nslipway\n");
