@@ -305,15 +305,7 @@ export class Builder {
       await overlay.unmount();
     }
     try {
-      const config = structuredClone(parent.config);
-      const layer = await this.packDirectory(overlay.upper, true);
-      if (!layer) {
-        config.history.push({ created_by: text, empty_layer: true });
-        return { layers: parent.layers, config };
-      }
-      config.rootfs.diff_ids.push(layer.diffId);
-      config.history.push({ created_by: text });
-      return { layers: [...parent.layers, layer], config };
+      return withLayer(parent, await this.packDirectory(overlay.upper, true), text);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -323,16 +315,8 @@ export class Builder {
     // A relative destination is under the working directory, as in a Dockerfile.
     const at = dest.startsWith("/") ? dest : posix.join(parent.config.config.WorkingDir || "/", dest);
     const entries = copyLayerEntries(await this.loadTree(tree), at, (d) => this.deps.blobs.localPath(d));
-    const packed = await this.packEntries(entries);
-    const config = structuredClone(parent.config);
-    if (!packed) {
-      // Nothing to copy into the root: a step that changes nothing.
-      config.history.push({ created_by: text, empty_layer: true });
-      return { layers: parent.layers, config };
-    }
-    config.rootfs.diff_ids.push(packed.diffId);
-    config.history.push({ created_by: text });
-    return { layers: [...parent.layers, packed], config };
+    // Nothing to copy into the root packs to no layer: a step that changes nothing.
+    return withLayer(parent, await this.packEntries(entries), text);
   }
 
   private registryClient(auth: Record<string, RegistryCredentials> | undefined): RegistryClient {
@@ -444,6 +428,18 @@ export class Builder {
     });
     return { digest: manifest.digest, size: manifest.size, configDigest: config.digest };
   }
+}
+
+/** The step's result: the parent with `layer` on top, or, without one, a history entry for a step that changed nothing. */
+function withLayer(parent: StepResult, layer: LayerRef | null, text: string): StepResult {
+  const config = structuredClone(parent.config);
+  if (!layer) {
+    config.history.push({ created_by: text, empty_layer: true });
+    return { layers: parent.layers, config };
+  }
+  config.rootfs.diff_ids.push(layer.diffId);
+  config.history.push({ created_by: text });
+  return { layers: [...parent.layers, layer], config };
 }
 
 /** Stores small bytes unless the store has them already (the common case for an unchanged build's config). */
