@@ -7,7 +7,6 @@ import type { Digest } from "../core/schemas.js";
 export type { Digest };
 export type DigestAlgorithm = "sha256" | "sha512";
 
-
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 
 /** Validates a digest string; the error names the problem (unknown algorithm, wrong length, bad characters). */

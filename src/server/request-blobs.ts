@@ -1,6 +1,6 @@
 // The blobs a build or deploy request names (code bundle and its files, base tarballs, COPY trees and their files)
-// that the store lacks. Checked before anything starts, so that a client can send its request first and upload
-// only when told: an unchanged deploy is then one round trip.
+// that the store lacks. Checked before anything starts, so that a client can send its request and upload only what
+// the server names: an unchanged deploy is then one round trip.
 import { NotFoundError } from "../core/errors.js";
 import { codeBundleSchema, type DeployRequest, type FileTree } from "../core/schemas.js";
 import type { Digest } from "../oci/digest.js";
