@@ -2,7 +2,21 @@
 // test checks against a sentinel directory beside the destination. Needs root (mknod, chown, trusted.* xattrs).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -217,6 +231,29 @@ describe.skipIf(!isRoot)("unpackLayer refuses hostile layers before touching any
     expectSentinelUnchanged();
     const written = lstatSync(join(dest, "zeros"), { throwIfNoEntry: false });
     expect(written?.size ?? 0).toBeLessThanOrEqual(maxBytes);
+  });
+
+  it("closes a large file's descriptor once when the layer fails mid-file: a descriptor opened next survives", async () => {
+    // A refused layer used to close the file twice: once itself, once later from the write stream's destroy, which
+    // then closed whatever the process had opened under the same number meanwhile (a pipe of spawnSync, an SQLite file).
+    const big = Buffer.alloc(32 << 20, 1);
+    const tar = await tarOf([{ name: "big", content: big }]);
+    const slices = Array.from({ length: tar.length >> 16 }, (_, i) => tar.subarray(i << 16, (i + 1) << 16));
+    for (let round = 0; round < 5; round++) {
+      emptyDest();
+      const err = await unpackLayer(Readable.from(slices), dest, { compression: "none", maxBytes: 8 << 20, label: "test layer" }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect((err as Error).message).toMatch(/uncompressed size passes the limit/);
+      const opened = Array.from({ length: 8 }, () => openSync(join(dest, "scratch"), "w"));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const fd of opened) {
+        expect(() => fstatSync(fd), `descriptor ${fd} opened after the failure was closed behind our back`).not.toThrow();
+        closeSync(fd);
+      }
+    }
+    expectSentinelUnchanged();
   });
 
   it("refuses a layer with too many entries", async () => {

@@ -5,7 +5,6 @@ import { execFile } from "node:child_process";
 import {
   closeSync,
   constants,
-  createWriteStream,
   fchmodSync,
   fchownSync,
   futimesSync,
@@ -17,6 +16,7 @@ import {
   openSync,
   rmSync,
   symlinkSync,
+  write,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -31,6 +31,19 @@ import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer-writer.js";
 import type { Compression } from "./media-types.js";
 
 const run = promisify(execFile);
+const writeAt = promisify(write);
+
+/**
+ * Writes a stream's bytes to `fd`, which stays the caller's to close. Not a WriteStream: destroying one (as a failed
+ * pipeline does) closes its fd later, from the thread pool, after the caller has closed it and the number may have
+ * been reused by a pipe or a database file.
+ */
+async function writeStreamTo(fd: number, source: AsyncIterable<unknown>): Promise<void> {
+  for await (const chunk of source) {
+    const bytes = chunk as Buffer;
+    for (let off = 0; off < bytes.length; ) off += (await writeAt(fd, bytes, off, bytes.length - off)).bytesWritten;
+  }
+}
 
 export interface UnpackOptions {
   compression: Compression;
@@ -198,7 +211,7 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
             if (data) {
               for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
             } else {
-              await pipeline(entry, createWriteStream("", { fd, flush: false, autoClose: false }));
+              await writeStreamTo(fd, entry);
             }
             fchownSync(fd, uid, gid);
             fchmodSync(fd, mode);
