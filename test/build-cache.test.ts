@@ -221,6 +221,26 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(await fileInImage(server, a.digest, "random")).toBe(await fileInImage(server, b.digest, "random"));
   });
 
+  it("a RUN layer packed while later steps run is cached and kept as a snapshot when a later step fails, leaving no work dirs", async () => {
+    const snapshotsRoot = join(server.slipway.dataDir, "snapshots");
+    const containersRoot = join(server.slipway.dataDir, "containers");
+    const failing = await writeApp(`base.run("head -c 8000000 /dev/urandom > /big").run("echo failing; exit 7")`, "pipelined.ts");
+    await expect(build(failing)).rejects.toThrow(/step 3 failed: RUN echo failing; exit 7 exited with code 7/);
+    const afterFailure = new Set(await readdir(snapshotsRoot));
+    expect((await readdir(containersRoot)).filter((name) => name.startsWith("build-"))).toEqual([]);
+
+    const fixed = await writeApp(`base.run("head -c 8000000 /dev/urandom > /big").run("wc -c /big > /size")`, "pipelined.ts");
+    const built = await build(fixed);
+    expect(statuses(built)).toEqual(["hit", "hit", "miss"]);
+    expect(await fileInImage(server, built.digest, "size")).toBe("8000000 /big\n");
+    const manifest = JSON.parse((await server.slipway.blobs.readBuffer(built.digest as `sha256:${string}`)).toString());
+    const config = JSON.parse((await server.slipway.blobs.readBuffer(manifest.config.digest)).toString());
+    expect(config.rootfs.diff_ids).toHaveLength(manifest.layers.length);
+    // The failed build's packed layer is the image's second layer; its upper dir became that layer's snapshot.
+    expect(afterFailure.has(config.rootfs.diff_ids[1].slice("sha256:".length))).toBe(true);
+    expect((await readdir(containersRoot)).filter((name) => name.startsWith("build-"))).toEqual([]);
+  });
+
   it("a forced rebuild sticks to its image and leaves the cache entries other images use", async () => {
     const step = `base.run("head -c 16 /dev/urandom | od -x > /random").run("echo after > /after")`;
     const app = await writeApp(step, "force.ts");

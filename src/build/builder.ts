@@ -2,7 +2,8 @@
 // Each step's key covers its parent's key, its canonical text and the digests of its inputs; a hit executes
 // nothing; identical keys building at once run once; a failing step caches nothing.
 import { mkdir, rm, rmdir, stat, unlink } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { readdirSync } from "node:fs";
+import { dirname, join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { FailedError, InvalidError, isSlipwayError, NotFoundError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
@@ -31,6 +32,36 @@ export interface StepResult {
   config: ImageConfig;
   /** The registry base the stack starts from, pinned (recorded as the image's base annotations). */
   base?: { name: string; digest: Digest };
+}
+
+/**
+ * A RUN step's layer while it is packed in the background: later steps run on its upper dir meanwhile (as an
+ * overlay lower), and it becomes a snapshot once the build is over and nothing has it mounted.
+ */
+interface PendingLayer {
+  readonly pending: true;
+  /** The step's upper dir. */
+  readonly dir: string;
+  readonly packed: Promise<LayerRef>;
+}
+
+/**
+ * A step's result as the build goes on: its top layers may still be pending, and then the config's diff_ids lack
+ * them (`settle` fills them in).
+ */
+interface Draft extends Omit<StepResult, "layers"> {
+  layers: Array<LayerRef | PendingLayer>;
+}
+
+const isPending = (l: LayerRef | PendingLayer): l is PendingLayer => "pending" in l;
+
+/** The step's result once every layer is packed: diff_ids always list the layers' diffIDs, in order. */
+async function settle(draft: Draft): Promise<StepResult> {
+  if (!draft.layers.some(isPending)) return draft as StepResult;
+  const layers = await Promise.all(draft.layers.map((l) => (isPending(l) ? l.packed : l)));
+  const config = structuredClone(draft.config);
+  config.rootfs.diff_ids = layers.map((l) => l.diffId);
+  return { ...draft, layers, config };
 }
 
 export interface StepReport {
@@ -105,71 +136,92 @@ export class Builder {
     let parentKey: string | null = null;
     // One client per build: its token cache serves the resolve and the pull (credentials never outlive the build).
     let registry: RegistryClient | undefined;
-    let state: StepResult | null = null;
-
-    for (const [index, step] of spec.steps.entries()) {
-      const text = describeStep(step);
-      emit({ type: "step-start", index, total: spec.steps.length, text });
-      const t0 = performance.now();
-      if (step.op === "arg") {
-        const value = spec.buildArgs[step.name] ?? step.default;
-        if (value !== undefined) declaredArgs.set(step.name, value);
-        else declaredArgs.delete(step.name);
-      }
-      const inputs: StepInputs = step.op === "run" ? { buildArgs: Object.fromEntries([...declaredArgs].sort()) } : {};
-      let resolvedBase: ResolvedImage | undefined;
-      if (step.op === "base" && step.source.kind === "registry") {
-        // A tag is pinned to the digest it names now; the key follows the digest, so a moved tag rebuilds.
-        registry ??= this.registryClient(options.auth);
-        resolvedBase = await registry.resolve(step.source.ref, { store: this.deps.blobs });
-        inputs.base = resolvedBase.digest;
-        emit({ type: "log", index, line: `resolved ${step.source.ref} to ${resolvedBase.pinned}` });
-      }
-      const key = stepKey(parentKey, step, inputs);
-      const record: StepRecord = { key, parent: parentKey, text, step, inputs };
-      const force = options.forceBuild === true || (step.op === "run" && step.forceBuild === true);
-
-      let status: "hit" | "miss" = "hit";
-      let reason: string | undefined;
-      // A forced rebuild is kept for this image only (under a key scoped to it), so the image stays on it until
-      // its inputs change, while other images keep hitting the shared entry.
-      const ownKey = sha256(canonicalJson({ image: options.image, key }));
-      let own = force ? null : await this.cached(ownKey);
-      let result = force ? null : (own ?? (await this.cached(key)));
-      if (!result) {
-        status = "miss";
-        reason = force ? "forced rebuild" : await explainMiss(record, previous.get(index), (d) => this.loadTree(d));
-        const parent: StepResult | null = state;
-        const log = (line: string) => emit({ type: "log", index, line });
-        const run = (): Promise<StepResult> =>
-          resolvedBase && registry ? this.pullBase(resolvedBase, registry, log) : this.execute(step, index, parent, inputs, log);
-        if (force) {
-          result = await run();
-          this.deps.cache.put(ownKey, result);
-          own = result;
-        } else {
-          result = await this.once(key, run);
+    let state: Draft | null = null;
+    // Each missed step's settled result, cached when its layers are packed; the build waits for all of them.
+    const settling: Array<Promise<unknown>> = [];
+    try {
+      for (const [index, step] of spec.steps.entries()) {
+        const text = describeStep(step);
+        emit({ type: "step-start", index, total: spec.steps.length, text });
+        const t0 = performance.now();
+        if (step.op === "arg") {
+          const value = spec.buildArgs[step.name] ?? step.default;
+          if (value !== undefined) declaredArgs.set(step.name, value);
+          else declaredArgs.delete(step.name);
         }
+        const inputs: StepInputs = step.op === "run" ? { buildArgs: Object.fromEntries([...declaredArgs].sort()) } : {};
+        let resolvedBase: ResolvedImage | undefined;
+        if (step.op === "base" && step.source.kind === "registry") {
+          // A tag is pinned to the digest it names now; the key follows the digest, so a moved tag rebuilds.
+          registry ??= this.registryClient(options.auth);
+          resolvedBase = await registry.resolve(step.source.ref, { store: this.deps.blobs });
+          inputs.base = resolvedBase.digest;
+          emit({ type: "log", index, line: `resolved ${step.source.ref} to ${resolvedBase.pinned}` });
+        }
+        const key = stepKey(parentKey, step, inputs);
+        const record: StepRecord = { key, parent: parentKey, text, step, inputs };
+        const force = options.forceBuild === true || (step.op === "run" && step.forceBuild === true);
+
+        let status: "hit" | "miss" = "hit";
+        let reason: string | undefined;
+        // A forced rebuild is kept for this image only (under a key scoped to it), so the image stays on it until
+        // its inputs change, while other images keep hitting the shared entry.
+        const ownKey = sha256(canonicalJson({ image: options.image, key }));
+        let own = force ? null : await this.cached(ownKey);
+        let result: Draft | null = force ? null : (own ?? (await this.cached(key)));
+        if (!result) {
+          status = "miss";
+          reason = force ? "forced rebuild" : await explainMiss(record, previous.get(index), (d) => this.loadTree(d));
+          const parent: Draft | null = state;
+          const log = (line: string) => emit({ type: "log", index, line });
+          const run = (): Promise<Draft> =>
+            resolvedBase && registry ? this.pullBase(resolvedBase, registry, log) : this.execute(step, index, parent, inputs, log);
+          if (force) {
+            // Later steps key on what a forced step produced: its layers are needed now.
+            const settled = await settle(await run());
+            this.deps.cache.put(ownKey, settled);
+            result = own = settled;
+          } else {
+            const started = this.once(key, run);
+            result = await started.draft;
+            settling.push(started.settled);
+          }
+        }
+        const inherited: StepResult["base"] = (state as Draft | null)?.base;
+        state = result.base || !inherited ? result : { ...result, base: inherited };
+        // After a forced step, later steps key on what it produced: they rebuild unless it came out identical.
+        parentKey = own ? sha256(canonicalJson({ forcedFrom: key, layers: own.layers.map((l) => l.digest), config: own.config })) : key;
+        records.push({ key, inputs: record });
+        const report: StepReport = { index, text, key, status, durationMs: Math.round(performance.now() - t0), ...(reason ? { reason } : {}) };
+        reports.push(report);
+        emit({ type: "step-done", report, total: spec.steps.length });
       }
-      const inherited: StepResult["base"] = (state as StepResult | null)?.base;
-      state = result.base || !inherited ? result : { ...result, base: inherited };
-      // After a forced step, later steps key on what it produced: they rebuild unless it came out identical.
-      parentKey = own ? sha256(canonicalJson({ forcedFrom: key, layers: result.layers.map((l) => l.digest), config: result.config })) : key;
-      records.push({ key, inputs: record });
-      const report: StepReport = { index, text, key, status, durationMs: Math.round(performance.now() - t0), ...(reason ? { reason } : {}) };
-      reports.push(report);
-      emit({ type: "step-done", report, total: spec.steps.length });
+      if (!state) throw new InvalidError("an image spec needs at least one step");
+      const final = await settle(state);
+      await Promise.all(settling);
+      const declared = new Set(spec.steps.flatMap((st) => (st.op === "arg" ? [st.name] : [])));
+      for (const name of Object.keys(spec.buildArgs)) {
+        if (!declared.has(name)) emit({ type: "warning", text: `build argument ${name} is not declared by any .arg() step of ${options.image}; it changes nothing` });
+      }
+      this.deps.cache.recordBuild(options.image, records);
+      const image = await this.writeImage(final, options.repo);
+      // After the result is on its way: the next build's first layer finds its compressor started.
+      if (this.deps.compression === "zstd") setImmediate(prestartZstd);
+      return { ...image, config: final.config, layers: final.layers, steps: reports, durationMs: Math.round(performance.now() - started) };
+    } finally {
+      // Every step is over (its overlay unmounted), so the pending layers' upper dirs can move: each becomes its
+      // layer's snapshot once packed, or goes.
+      await Promise.allSettled(settling);
+      await this.adoptPending(state?.layers.filter(isPending) ?? []);
     }
-    if (!state) throw new InvalidError("an image spec needs at least one step");
-    const declared = new Set(spec.steps.flatMap((st) => (st.op === "arg" ? [st.name] : [])));
-    for (const name of Object.keys(spec.buildArgs)) {
-      if (!declared.has(name)) emit({ type: "warning", text: `build argument ${name} is not declared by any .arg() step of ${options.image}; it changes nothing` });
+  }
+
+  private async adoptPending(pending: PendingLayer[]): Promise<void> {
+    for (const layer of pending) {
+      const packed = await layer.packed.catch(() => null);
+      if (packed) await this.deps.snapshots.adopt(layer.dir, packed.diffId);
+      await rm(dirname(layer.dir), { recursive: true, force: true });
     }
-    this.deps.cache.recordBuild(options.image, records);
-    const image = await this.writeImage(state, options.repo);
-    // After the result is on its way: the next build's first layer finds its compressor started.
-    if (this.deps.compression === "zstd") setImmediate(prestartZstd);
-    return { ...image, config: state.config, layers: state.layers, steps: reports, durationMs: Math.round(performance.now() - started) };
   }
 
   /** A cache entry counts only while every blob it names is still in the store. */
@@ -180,20 +232,28 @@ export class Builder {
     return hit;
   }
 
-  private async once(key: string, fn: () => Promise<StepResult>): Promise<StepResult> {
+  /**
+   * Runs a step unless the same key is running already. The caller that runs it goes on with the draft; every
+   * other caller waits for the settled result, which is cached once its layers are packed.
+   */
+  private once(key: string, fn: () => Promise<Draft>): { draft: Promise<Draft>; settled: Promise<StepResult> } {
     const running = this.inflight.get(key);
-    if (running) return running;
-    const p = fn()
+    if (running) return { draft: running, settled: running };
+    const draft = fn();
+    const settled = draft
+      .then(settle)
       .then((result) => {
         this.deps.cache.put(key, result);
         return result;
       })
       .finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+    this.inflight.set(key, settled);
+    // A failure reaches the build through the draft, or through settle() of a later step's draft.
+    settled.catch(() => undefined);
+    return { draft, settled };
   }
 
-  private async execute(step: Step, index: number, parent: StepResult | null, inputs: StepInputs, log: (line: string) => void): Promise<StepResult> {
+  private async execute(step: Step, index: number, parent: Draft | null, inputs: StepInputs, log: (line: string) => void): Promise<Draft> {
     if (step.op === "base") {
       const dir = await this.deps.snapshots.tempDir();
       try {
@@ -205,7 +265,7 @@ export class Builder {
           config.history[config.history.length - 1]!.empty_layer = true;
           return { layers: [], config };
         }
-        const layer = await this.packDirectory(dir, false);
+        const layer = await this.packDirectory(dir);
         if (!layer) return { layers: [], config };
         config.rootfs.diff_ids.push(layer.diffId);
         return { layers: [layer], config };
@@ -257,12 +317,16 @@ export class Builder {
     return { layers: parent.layers, config };
   }
 
-  private async runStep(shell: string, index: number, parent: StepResult, inputs: StepInputs, log: (line: string) => void): Promise<StepResult> {
+  /**
+   * Runs a RUN step in a container on an overlay of its parent's layers. Its layer is packed in the background
+   * while later steps run (they mount its upper dir): a 50 MB output costs its hashing and writing once, in parallel.
+   */
+  private async runStep(shell: string, index: number, parent: Draft, inputs: StepInputs, log: (line: string) => void): Promise<Draft> {
     const { snapshots, executor } = this.deps;
-    await Promise.all(parent.layers.map((l) => snapshots.ensure(l)));
+    const lowers = await Promise.all(parent.layers.map((l) => (isPending(l) ? l.dir : snapshots.ensure(l))));
     const dir = join(this.deps.workRoot, newId("build-"));
     await mkdir(dir, { recursive: true });
-    const overlay = await mountOverlay(snapshots, parent.layers.map((l) => l.diffId), dir);
+    const overlay = await mountOverlay(snapshots, lowers, dir);
     const text = `RUN ${shell}`;
     try {
       const runtime = parent.config.config;
@@ -301,17 +365,23 @@ export class Builder {
           output,
         });
       }
-    } finally {
+    } catch (err) {
       await overlay.unmount();
-    }
-    try {
-      return withLayer(parent, await this.packDirectory(overlay.upper, true), text);
-    } finally {
       await rm(dir, { recursive: true, force: true });
+      throw err;
     }
+    await overlay.unmount();
+    if (readdirSync(overlay.upper).length === 0) {
+      await rm(dir, { recursive: true, force: true });
+      return withLayer(parent, null, text);
+    }
+    const packed = this.packUpper(overlay.upper);
+    // Seen through the build's settle() or adoption; never left unhandled meanwhile.
+    packed.catch(() => undefined);
+    return withLayer(parent, { pending: true, dir: overlay.upper, packed }, text);
   }
 
-  private async copyStep(tree: Digest, dest: string, parent: StepResult, text: string): Promise<StepResult> {
+  private async copyStep(tree: Digest, dest: string, parent: Draft, text: string): Promise<Draft> {
     // A relative destination is under the working directory, as in a Dockerfile.
     const at = dest.startsWith("/") ? dest : posix.join(parent.config.config.WorkingDir || "/", dest);
     const entries = copyLayerEntries(await this.loadTree(tree), at, (d) => this.deps.blobs.localPath(d));
@@ -366,17 +436,29 @@ export class Builder {
    * Packs a directory into a layer blob and makes the directory that layer's snapshot. Returns null (and removes
    * the directory) when it is empty.
    */
-  private async packDirectory(dir: string, overlayUpper: boolean): Promise<LayerRef | null> {
-    const opaque = overlayUpper ? await opaqueDirs(dir) : new Set<string>();
-    const entries: LayerEntry[] = [];
-    for await (const e of entriesFromDirectory(dir, { opaqueDirs: opaque, overlayWhiteouts: overlayUpper })) entries.push(e);
-    const layer = await this.packEntries(entries, worthwhileCompression(entries, this.deps.compression));
+  private async packDirectory(dir: string): Promise<LayerRef | null> {
+    const layer = await this.packEntries(await this.entriesOf(dir, false));
     if (!layer) {
       await rm(dir, { recursive: true, force: true });
       return null;
     }
     await this.deps.snapshots.adopt(dir, layer.diffId);
     return layer;
+  }
+
+  /** Packs a RUN step's (non-empty) upper dir into a layer blob, leaving the directory where it is. */
+  private async packUpper(upper: string): Promise<LayerRef> {
+    const entries = await this.entriesOf(upper, true);
+    const layer = await this.packEntries(entries, worthwhileCompression(entries, this.deps.compression));
+    if (!layer) throw new Error(`the upper dir ${upper} had no entries to pack`);
+    return layer;
+  }
+
+  private async entriesOf(dir: string, overlayUpper: boolean): Promise<LayerEntry[]> {
+    const opaque = overlayUpper ? await opaqueDirs(dir) : new Set<string>();
+    const entries: LayerEntry[] = [];
+    for await (const e of entriesFromDirectory(dir, { opaqueDirs: opaque, overlayWhiteouts: overlayUpper })) entries.push(e);
+    return entries;
   }
 
   /** Packs entries into a layer blob in the store; null when there were none. */
@@ -430,14 +512,17 @@ export class Builder {
   }
 }
 
-/** The step's result: the parent with `layer` on top, or, without one, a history entry for a step that changed nothing. */
-function withLayer(parent: StepResult, layer: LayerRef | null, text: string): StepResult {
+/**
+ * The step's result: the parent with `layer` on top, or, without one, a history entry for a step that changed
+ * nothing. A pending layer's diffID joins the config when the draft is settled.
+ */
+function withLayer(parent: Draft, layer: LayerRef | PendingLayer | null, text: string): Draft {
   const config = structuredClone(parent.config);
   if (!layer) {
     config.history.push({ created_by: text, empty_layer: true });
     return { layers: parent.layers, config };
   }
-  config.rootfs.diff_ids.push(layer.diffId);
+  if (!isPending(layer)) config.rootfs.diff_ids.push(layer.diffId);
   config.history.push({ created_by: text });
   return { layers: [...parent.layers, layer], config };
 }

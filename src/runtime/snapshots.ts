@@ -6,7 +6,7 @@
 //   <data>/snapshots/.empty/       the lower of an image with no layers
 import { readdirSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { newId } from "../core/ids.js";
 import { parseDigest, type Digest } from "../oci/digest.js";
 import { unpackLayer } from "../oci/layer-reader.js";
@@ -36,12 +36,8 @@ export class SnapshotStore {
     return new SnapshotStore(root, blobs);
   }
 
-  dirName(diffId: Digest): string {
-    return parseDigest(diffId).hex;
-  }
-
   pathOf(diffId: Digest): string {
-    return join(this.root, this.dirName(diffId));
+    return join(this.root, parseDigest(diffId).hex);
   }
 
   get emptyDir(): string {
@@ -109,15 +105,16 @@ export interface OverlayMount {
 }
 
 /**
- * Mounts an overlay of snapshot directories (lowest first) with a fresh upper dir under `dir`. Lower dirs are
- * passed relative to the snapshots root so that many layers fit in the mount options.
+ * Mounts an overlay of lower directories (lowest first: snapshots, or a build's upper dir still being packed) with a
+ * fresh upper dir under `dir`. Lower dirs are passed relative to the snapshots root so that many layers fit in the
+ * mount options.
  */
-export async function mountOverlay(snapshots: SnapshotStore, lowers: Digest[], dir: string): Promise<OverlayMount> {
+export async function mountOverlay(snapshots: SnapshotStore, lowers: string[], dir: string): Promise<OverlayMount> {
   const upper = join(dir, "upper");
   const work = join(dir, "work");
   const merged = join(dir, "merged");
   await Promise.all([mkdir(upper, { recursive: true }), mkdir(work, { recursive: true }), mkdir(merged, { recursive: true })]);
-  const lowerNames = lowers.length ? [...lowers].reverse().map((d) => snapshots.dirName(d)) : [".empty"];
+  const lowerNames = lowers.length ? [...lowers].reverse().map((d) => relative(snapshots.root, d)) : [".empty"];
   const options = [
     `lowerdir=${lowerNames.join(":")}`,
     `upperdir=${upper}`,

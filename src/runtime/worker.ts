@@ -324,7 +324,7 @@ export class Worker {
     const sockDir = join(dir, "sock");
     await mkdir(sockDir, { recursive: true });
     await chmod(sockDir, 0o777);
-    const overlay = await mountOverlay(this.deps.snapshots, layers.map((l) => l.diffId), dir);
+    const overlay = await mountOverlay(this.deps.snapshots, layers.map((l) => this.deps.snapshots.pathOf(l.diffId)), dir);
     const t2 = performance.now();
     // The image's environment goes in the container spec; the runtime configuration (secrets among it) goes over
     // the socket at /init, so it is never written to runc's bundle on disk.
