@@ -260,6 +260,8 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     const whole = await build(app, { forceBuild: true });
     expect(statuses(whole)).toEqual(["miss", "miss", "miss"]);
     expect(whole.digest).not.toBe(cached.digest);
+    // A forced step's layers are settled at once: their upper dirs still become snapshots, leaving no work dirs.
+    expect((await readdir(join(server.slipway.dataDir, "containers"))).filter((name) => name.startsWith("build-"))).toEqual([]);
 
     // The next plain build of this image keeps what the forced build made, executing nothing…
     const again = await build(app);

@@ -139,6 +139,9 @@ export class Builder {
     let state: Draft | null = null;
     // Each missed step's settled result, cached when its layers are packed; the build waits for all of them.
     const settling: Array<Promise<unknown>> = [];
+    // Every pending layer this build made that is not yet its snapshot. A forced step's result is settled at once,
+    // so its layers (and its parent's pending ones) leave the build's state before the build ends.
+    const pending = new Set<PendingLayer>();
     try {
       for (const [index, step] of spec.steps.entries()) {
         const text = describeStep(step);
@@ -177,13 +180,18 @@ export class Builder {
           const run = (): Promise<Draft> =>
             resolvedBase && registry ? this.pullBase(resolvedBase, registry, log) : this.execute(step, index, parent, inputs, log);
           if (force) {
-            // Later steps key on what a forced step produced: its layers are needed now.
-            const settled = await settle(await run());
+            // Later steps key on what a forced step produced: its layers are needed now, and nothing runs on them as
+            // pending layers any more, so each upper dir becomes its snapshot here.
+            const draft = await run();
+            for (const l of draft.layers) if (isPending(l)) pending.add(l);
+            const settled = await settle(draft);
+            await this.adoptPending(pending);
             this.deps.cache.put(ownKey, settled);
             result = own = settled;
           } else {
             const started = this.once(key, run);
             result = await started.draft;
+            for (const l of result.layers) if (isPending(l)) pending.add(l);
             settling.push(started.settled);
           }
         }
@@ -212,12 +220,14 @@ export class Builder {
       // Every step is over (its overlay unmounted), so the pending layers' upper dirs can move: each becomes its
       // layer's snapshot once packed, or goes.
       await Promise.allSettled(settling);
-      await this.adoptPending(state?.layers.filter(isPending) ?? []);
+      await this.adoptPending(pending);
     }
   }
 
-  private async adoptPending(pending: PendingLayer[]): Promise<void> {
+  /** Makes each pending layer's upper dir its snapshot once packed (or removes it), and forgets it. */
+  private async adoptPending(pending: Set<PendingLayer>): Promise<void> {
     for (const layer of pending) {
+      pending.delete(layer);
       const packed = await layer.packed.catch(() => null);
       if (packed) await this.deps.snapshots.adopt(layer.dir, packed.diffId);
       await rm(dirname(layer.dir), { recursive: true, force: true });
