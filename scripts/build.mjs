@@ -36,12 +36,53 @@ await build({
 });
 
 // The `slipway` launcher (package.json's bin): client commands on Bun when it is installed (an optional dependency)
-// and runs here, the rest on Node; src/cli/launcher.sh says why.
+// and runs here, as the compiled client when Bun could make one, the rest on Node; src/cli/launcher.sh says why.
 const cliDir = join(root, "dist/cli");
-writeFileSync(join(cliDir, "slipway"), readFileSync(join(root, "src/cli/launcher.sh"), "utf8").replace("@BUN@", workingBun() ?? ""));
+const bun = workingBun();
+const client = bun ? compileClient(bun) : null;
+writeFileSync(
+  join(cliDir, "slipway"),
+  readFileSync(join(root, "src/cli/launcher.sh"), "utf8")
+    .replace("@BUN@", bun ? relative(cliDir, bun) : "")
+    .replace("@CLIENT@", client ?? ""),
+);
 chmodSync(join(cliDir, "slipway"), 0o755);
+// The configuration main.js runs with on Bun (the launcher's --config), so that no bunfig.toml where the user runs a
+// command (a preload, say) applies to Slipway's own process.
+writeFileSync(join(cliDir, "bunfig.toml"), "# Slipway's CLI runs on Bun with no settings (src/cli/launcher.sh).\n");
 
-/** Bun's path relative to dist/cli, if the optional dependency is installed here and starts on this CPU. */
+/**
+ * The CLI bundle above (main.js, with the SDK entry index.js that app files import) made one Bun executable with
+ * its bytecode: a command then neither parses nor links ~400 KB of JavaScript. It finds esbuild, which it does not
+ * contain, relative to itself (src/sdk/bundle.ts). Returns its name in dist/cli, or null when Bun cannot make it.
+ */
+function compileClient(bun) {
+  const name = "slipway-client";
+  const esbuildDir = dirname(createRequire(import.meta.url).resolve("esbuild/package.json"));
+  try {
+    execFileSync(
+      bun,
+      [
+        "build", "--compile", "--bytecode", "--format=esm",
+        // As on Node: a .env or bunfig.toml where the user runs a command changes nothing.
+        "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+        "--define", "SLIPWAY_COMPILED=true",
+        "--define", `SLIPWAY_ESBUILD_DIR=${JSON.stringify(relative(cliDir, esbuildDir))}`,
+        join(cliDir, "main.js"), join(cliDir, "index.js"),
+        "--outfile", join(cliDir, name),
+      ],
+      { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 },
+    );
+    execFileSync(join(cliDir, name), ["--version"], { stdio: "ignore", timeout: 30_000 });
+  } catch (err) {
+    console.warn(`build: Bun could not compile the client (${String(err.stderr ?? err.message).trim().split("\n")[0]}); client commands run main.js on Bun`);
+    rmSync(join(cliDir, name), { force: true });
+    return null;
+  }
+  return name;
+}
+
+/** Bun's path, if the optional dependency is installed here and starts on this CPU. */
 function workingBun() {
   let bun;
   try {
@@ -53,5 +94,5 @@ function workingBun() {
     console.warn("build: Bun is not installed or does not run here; every slipway command will run on Node");
     return null;
   }
-  return relative(cliDir, bun);
+  return bun;
 }

@@ -13,13 +13,16 @@ import { register as registerStatus } from "./commands/status.js";
 import { register as registerTraffic } from "./commands/traffic.js";
 import { register as registerWebhooks } from "./commands/webhooks.js";
 
-// Set by scripts/build.mjs from package.json.
+// Set by scripts/build.mjs: the version from package.json; true in the compiled client (src/cli/launcher.sh).
 declare const SLIPWAY_VERSION: string | undefined;
+declare const SLIPWAY_COMPILED: boolean | undefined;
 
 const program = new Command();
 program.name("slipway").description("push code and it runs: images by digest, atomic deployments, functions in containers");
 // The runtime is part of the answer: the launcher picks Bun or Node per command (src/cli/launcher.sh).
-const runtime = process.versions.bun ? `Bun ${process.versions.bun}` : `Node ${process.version}`;
+const runtime = process.versions.bun
+  ? `Bun ${process.versions.bun}${typeof SLIPWAY_COMPILED === "boolean" && SLIPWAY_COMPILED ? ", compiled" : ""}`
+  : `Node ${process.version}`;
 program.version(`${typeof SLIPWAY_VERSION === "string" ? SLIPWAY_VERSION : "dev"} (${runtime})`, "-V, --version");
 // `slipway --version` only before a command: after one, `--version vN` is that command's (invoke, promote).
 program.enablePositionalOptions();

@@ -23,11 +23,27 @@ const HANDLER_BANNER = "import { createRequire as __slipwayRequire } from 'node:
 
 type BuildOptions = Parameters<typeof import("esbuild").build>[0];
 
-/** esbuild's version, part of every bundle's cache key (another esbuild may bundle differently). */
-let esbuildVersionRead: string | undefined;
-function esbuildVersion(): string {
-  esbuildVersionRead ??= (JSON.parse(readFileSync(createRequire(import.meta.url).resolve("esbuild/package.json"), "utf8")) as { version: string }).version;
-  return esbuildVersionRead;
+/**
+ * Set by scripts/build.mjs in the compiled client (a Bun executable, which resolves no packages from node_modules):
+ * esbuild's package directory, relative to the executable's own directory.
+ */
+declare const SLIPWAY_ESBUILD_DIR: string | undefined;
+
+/**
+ * The esbuild package: its version, part of every bundle's cache key (another esbuild may bundle differently), and
+ * the path of its main file. Read once, from its package.json.
+ */
+let esbuildPackage: { version: string; main: string } | undefined;
+function esbuild(): { version: string; main: string } {
+  if (!esbuildPackage) {
+    const manifest =
+      typeof SLIPWAY_ESBUILD_DIR === "string"
+        ? join(dirname(process.execPath), SLIPWAY_ESBUILD_DIR, "package.json")
+        : createRequire(import.meta.url).resolve("esbuild/package.json");
+    const { version, main } = JSON.parse(readFileSync(manifest, "utf8")) as { version: string; main: string };
+    esbuildPackage = { version, main: join(dirname(manifest), main) };
+  }
+  return esbuildPackage;
 }
 
 /**
@@ -39,12 +55,12 @@ export async function cachedBundle(
   keyParts: Record<string, unknown>,
   options: BuildOptions,
 ): Promise<{ code: Buffer; digest: Digest; exports: string[]; path: string | null }> {
-  const key = bundleKey({ ...keyParts, esbuild: esbuildVersion(), options: JSON.stringify(options, (_k, v) => (typeof v === "function" ? String(v) : v)) });
+  const key = bundleKey({ ...keyParts, esbuild: esbuild().version, options: JSON.stringify(options, (_k, v) => (typeof v === "function" ? String(v) : v)) });
   const hit = cache.bundle(key, `${String(keyParts.kind)} ${String(keyParts.path)}`);
   if (hit) return { code: hit.code, digest: hit.record.output, exports: hit.record.exports ?? [], path: hit.path };
   cache.began();
   // require, not import(): esbuild is CommonJS, and importing it from ESM first lexes its exports (~20 ms).
-  const { build } = createRequire(import.meta.url)("esbuild") as typeof import("esbuild");
+  const { build } = createRequire(import.meta.url)(esbuild().main) as typeof import("esbuild");
   const result = await build({ ...options, metafile: true });
   const code = Buffer.from(result.outputFiles![0]!.contents);
   const exports = Object.values(result.metafile!.outputs)[0]?.exports ?? [];
