@@ -20,6 +20,7 @@ import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
 import { tempDirs } from "./helpers/temp-dirs.js";
+import { until } from "./helpers/until.js";
 
 const temp = tempDirs();
 
@@ -37,15 +38,6 @@ interface Manifest {
   layers: Array<{ mediaType: string; digest: Digest; size: number }>;
 }
 
-async function until<T>(what: string, check: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const blobPath = (dataDir: string, digest: Digest) => {
   const { algorithm, hex } = parseDigest(digest);
@@ -156,7 +148,7 @@ app.function("f", { image, handler: "./handler.ts" });
     const seen = until(what, async () => {
       const mounts = await mountsUnder(join(server.dataDir, "containers"));
       return mounts.some((m) => /lowerdir=\.\.\/containers\/build-[^/:]+\/upper:/.test(m.options)) && (await also());
-    });
+    }, 30_000);
     return Promise.race([seen, ended]);
   };
   /** Restarts on a killed server's data directory and checks what the restart left: no work dir, mount or torn blob. */

@@ -13,6 +13,7 @@ import { busyboxTarball } from "./helpers/busybox.js";
 import { removeDataDir, startServerProcess, type ServerProcess } from "./helpers/cli.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
 import { tempDirs } from "./helpers/temp-dirs.js";
+import { until } from "./helpers/until.js";
 
 const temp = tempDirs();
 
@@ -65,15 +66,6 @@ class Receiver {
   }
 }
 
-async function until<T>(what: string, check: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(skip)("crash safety of the flip", () => {
   let server: ServerProcess;
