@@ -53,7 +53,7 @@ writeFileSync(join(cliDir, "bunfig.toml"), "# Slipway's CLI runs on Bun with no 
 
 /**
  * The CLI bundle above (main.js, with the SDK entry index.js that app files import) made one Bun executable with
- * its bytecode: a command then neither parses nor links ~400 KB of JavaScript. It finds esbuild, which it does not
+ * its bytecode: a command then neither parses nor links the bundle's JavaScript. It finds esbuild, which it does not
  * contain, relative to itself (src/sdk/bundle.ts). Returns its name in dist/cli, or null when Bun cannot make it.
  */
 function compileClient(bun) {
