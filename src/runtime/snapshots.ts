@@ -123,7 +123,8 @@ export async function mountOverlay(snapshots: SnapshotStore, lowers: string[], d
     "index=off",
     "metacopy=off",
     // No sync of the upper filesystem at unmount (which waits for every dirty page on the disk, tens of ms): the
-    // upper dir is packed or thrown away right after, and a crash discards it either way.
+    // upper dir is thrown away, or packed into a blob (synced) and kept as the layer's snapshot, which, like an
+    // unpacked layer, is a cache of that blob and is never synced itself (README: layers).
     "volatile",
   ].join(",");
   await hostCommand("mount", ["-t", "overlay", "overlay", "-o", options, merged], { cwd: snapshots.root });
