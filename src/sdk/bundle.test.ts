@@ -16,6 +16,27 @@ describe("handler bundles", () => {
     expect(code).not.toContain("./lib");
   });
 
+  it("give the same bytes whatever directory the command runs in, naming files relative to the app", async () => {
+    const dir = await temp("slipway-bundle-");
+    await mkdir(join(dir, "handlers"));
+    await writeFile(join(dir, "lib.ts"), "export const twice = (n: number): number => n * 2;\n");
+    await writeFile(join(dir, "handlers", "h.ts"), `import { twice } from "../lib.ts";\nexport default (n: number) => twice(n);\n`);
+    const from = async (cwd: string) => {
+      const before = process.cwd();
+      process.chdir(cwd);
+      try {
+        return (await bundleHandler(join(dir, "handlers", "h.ts"), undefined, dir)).read().toString();
+      } finally {
+        process.chdir(before);
+      }
+    };
+    const [inApp, atRoot, inHandlers] = [await from(dir), await from("/"), await from(join(dir, "handlers"))];
+    expect(atRoot).toBe(inApp);
+    expect(inHandlers).toBe(inApp);
+    expect(inApp).toContain("// handlers/h.ts");
+    expect(inApp).not.toContain(dir.slice(1));
+  });
+
   it("refuse a handler module without a default or `handler` export, naming what it exports", async () => {
     const dir = await temp("slipway-bundle-");
     await writeFile(join(dir, "h.ts"), "export const other = 1;\n");

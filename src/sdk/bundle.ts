@@ -72,12 +72,15 @@ export async function cachedBundle(
   return { code, digest: kept.digest, exports, path: kept.path };
 }
 
-/** Bundles a handler into one ESM file that runs on the mounted Node runtime without node_modules. */
-export async function bundleHandler(path: string, cache: LocalCache = LocalCache.open(path, { dir: null })): Promise<Blob> {
+/**
+ * Bundles a handler into one ESM file that runs on the mounted Node runtime without node_modules. The bytes depend
+ * only on the files: the path comments esbuild writes are relative to `appDir`, not to the current directory.
+ */
+export async function bundleHandler(path: string, cache: LocalCache = LocalCache.open(path, { dir: null }), appDir = dirname(path)): Promise<Blob> {
   if (!lstatSync(path, { throwIfNoEntry: false })) throw new NotFoundError(`handler ${path} does not exist`, { handler: path });
   let bundled: Awaited<ReturnType<typeof cachedBundle>>;
   try {
-    bundled = await cachedBundle(cache, { kind: "handler", path }, { ...NODE_ESM_BUNDLE, entryPoints: [path], banner: { js: HANDLER_BANNER } });
+    bundled = await cachedBundle(cache, { kind: "handler", path }, { ...NODE_ESM_BUNDLE, entryPoints: [path], absWorkingDir: appDir, banner: { js: HANDLER_BANNER } });
   } catch (err) {
     throw new InvalidError(`handler ${path} does not build: ${esbuildError(err)}`, { handler: path });
   }

@@ -68,7 +68,7 @@ export async function prepareDeploy(
   const registryAuth: Record<string, RegistryAuth> = {};
 
   for (const [name, fn] of app.functions) {
-    const code = await bundleHandler(resolve(dir, fn.params.handler), cache);
+    const code = await bundleHandler(resolve(dir, fn.params.handler), cache, dir);
     const file = `${name}.mjs`;
     blobs.push(code);
     files[file] = code.digest;

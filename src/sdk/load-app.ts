@@ -35,6 +35,8 @@ export async function loadAppFile(file: string, cache?: LocalCache): Promise<{ a
     bundled = await cachedBundle(cache ?? LocalCache.open(path, { dir: null }), { kind: "app", path, sdk: entry }, {
       ...NODE_ESM_BUNDLE,
       entryPoints: [path],
+      // Paths in the bundle's comments relative to the app's directory, wherever the command runs.
+      absWorkingDir: dirname(path),
       // The bundle runs from the cache (or a temporary file); paths the app resolves against its own URL stay the
       // app file's. Modules it imports are bundled into it, so theirs is the app file's too.
       define: { "import.meta.url": JSON.stringify(pathToFileURL(path).href) },
