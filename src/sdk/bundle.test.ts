@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -51,6 +52,17 @@ describe("file trees for COPY", () => {
     expect((await fileTree(dir, ["a.txt"], "/app/b.txt")).tree.entries.map((e) => e.path)).toEqual(["b.txt"]);
     expect((await fileTree(dir, ["a.txt"], "/app/")).dest).toBe("/app/");
     await expect(fileTree(dir, ["../etc"], "/x")).rejects.toThrow(/outside the app directory/);
+  });
+
+  it("refuse a file whose name is not UTF-8, naming its bytes, unless an ignore file excludes it", async () => {
+    const dir = await temp("slipway-tree-");
+    await mkdir(join(dir, "odd"));
+    await writeFile(join(dir, "odd", "fine.txt"), "ok");
+    const name = Buffer.concat([Buffer.from("bad"), Buffer.from([0xff, 0xfe]), Buffer.from("name")]);
+    writeFileSync(Buffer.concat([Buffer.from(join(dir, "odd") + "/"), name]), "x");
+    await expect(fileTree(dir, ["odd"], "/odd")).rejects.toThrow(/copy source odd\/bad\\xff\\xfename: the file name is not valid UTF-8/);
+    await writeFile(join(dir, ".slipwayignore"), "odd/bad*\n");
+    expect((await fileTree(dir, ["odd"], "/odd")).tree.entries.map((e) => e.path)).toEqual(["fine.txt"]);
   });
 
   it("refuse a source named directly but excluded by the ignore file, and one reached through a symlink out of the app", async () => {

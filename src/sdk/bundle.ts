@@ -143,6 +143,7 @@ export async function fileTree(
       for (const name of readdirSync(absPath).sort()) {
         const childContext = contextPath ? `${contextPath}/${name}` : name;
         if (ignore.ignores(childContext)) continue;
+        if (name.includes("\uFFFD")) refuseUndecodable(absPath, name, contextPath);
         add(join(absPath, name), entryPath ? `${entryPath}/${name}` : name, childContext);
       }
     } else if (s.isSymbolicLink()) {
@@ -166,6 +167,19 @@ export async function fileTree(
   }
   const sorted = [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { tree: { entries: sorted }, dest: dir, blobs };
+}
+
+/**
+ * Throws when `name`, as listed in `dir`, stands for bytes that are not UTF-8 (the listing replaced them with U+FFFD):
+ * an image's file names are UTF-8, and the file could not even be opened by the name decoded.
+ */
+function refuseUndecodable(dir: string, name: string, contextPath: string): void {
+  for (const raw of readdirSync(dir, { encoding: "buffer" })) {
+    if (raw.toString("utf8") !== name || Buffer.from(name).equals(raw)) continue;
+    const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`)).join("");
+    const where = contextPath ? `${contextPath}/${shown}` : shown;
+    throw new InvalidError(`copy source ${where}: the file name is not valid UTF-8; rename it or exclude it in an ignore file`, { path: where });
+  }
 }
 
 /** A file's bytes, read at upload time: refused if they are no longer the bytes the tree was hashed from. */
