@@ -8,7 +8,7 @@ import { buildAppFile } from "../src/sdk/deploy.js";
 import { Client } from "../src/sdk/client.js";
 import { startServer, type RunningServer } from "../src/server/main.js";
 import { busyboxTarball } from "./helpers/busybox.js";
-import { removeDataDir } from "./helpers/cli.js";
+import { removeDataDir, runCli } from "./helpers/cli.js";
 import { sha256 } from "../src/oci/digest.js";
 import { CacheIndex } from "../src/store/cache-index.js";
 import { announceSkip, containerSkipReason } from "./helpers/env.js";
@@ -93,7 +93,7 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     const changed = await build(app);
     expect(statuses(changed)).toEqual(["hit", "miss", "miss"]);
     expect(changed.steps[1]!.reason).toMatch(/copied files changed: dep\.lock changed \(sha256:\w+ mode 644 → sha256:\w+ mode 644\)/);
-    expect(changed.steps[2]!.reason).toBe("an earlier step changed");
+    expect(changed.steps[2]!.reason).toBe("an earlier step changed: step 2 (COPY bc1/dep.txt bc1/dep.lock /w/)");
 
     await rename(join(dir, "bc1/tree/one"), join(dir, "bc1/tree/uno"));
     const renamed = await build(app);
@@ -159,6 +159,28 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     expect(events.filter((e) => e.event?.type === "warning").map((e) => e.event!.text)).toEqual([
       "build argument OTHER is not declared by any .arg() step of cache/f; it changes nothing",
     ]);
+  });
+
+  it("explains, with --explain, a miss after a build with other build arguments: the changed file, and the earlier step that differs", async () => {
+    await writeFile(join(dir, "d5.txt"), "one\n");
+    const app = await writeApp(`base.arg("FLAVOR", "vanilla").run("echo $FLAVOR > /flavor").copy("d5.txt", "/d5.txt")`, "d5.ts");
+    await build(app);
+    await build(app, { buildArgs: { FLAVOR: "chocolate" } });
+    await writeFile(join(dir, "d5.txt"), "two\n");
+    // Through the real command: what a user reads.
+    const res = await runCli(["build", app, "--explain"], { SLIPWAY_URL: server.url, SLIPWAY_TOKEN: token });
+    expect(res.code, res.stderr).toBe(0);
+    const lines = res.stderr.split("\n");
+    const after = (step: string) => lines[lines.findIndex((l) => l.includes(step)) + 1]!.trim();
+    // The RUN step hit what the vanilla build cached, and says how it differs from the last (chocolate) build.
+    expect(lines.find((l) => l.includes("RUN echo $FLAVOR"))).toMatch(/CACHED/);
+    expect(after("RUN echo $FLAVOR")).toBe('hit: cached by an earlier build; since the last build: build argument changed: FLAVOR "chocolate" → "vanilla"');
+    // The COPY names its changed file first, then the earlier step.
+    expect(after("COPY d5.txt")).toMatch(
+      /^miss: copied files changed: d5\.txt changed \(sha256:\w+ mode 644 → sha256:\w+ mode 644\); and an earlier step changed: step 3 \(RUN echo \$FLAVOR > \/flavor\)$/,
+    );
+    // An unchanged step of an unchanged build says so.
+    expect(after("FROM tarball")).toBe("hit: step, inputs and earlier steps unchanged");
   });
 
   it("honours ignore files: excluded files are not copied and changing them changes nothing", async () => {

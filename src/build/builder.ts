@@ -24,7 +24,7 @@ import { materializeBase } from "./base-images.js";
 import { copyLayerEntries } from "./copy-layer.js";
 import { pullRegistryBase } from "./registry-base.js";
 import { describeStep, stepKey, type StepInputs } from "./cache-key.js";
-import { explainMiss, type StepRecord } from "./explain.js";
+import { explainChange, type EarlierChange, type StepRecord } from "./explain.js";
 
 /** A step's cached result: the whole layer stack and the image config after it. */
 export interface StepResult {
@@ -70,7 +70,10 @@ export interface StepReport {
   key: string;
   status: "hit" | "miss";
   durationMs: number;
-  /** For a miss: what differs from the last build of this image. */
+  /**
+   * For a miss: what differs from the last build of this image. For a hit on what a build before the last one cached:
+   * that, and what differs from the last build.
+   */
   reason?: string;
 }
 
@@ -133,6 +136,8 @@ export class Builder {
     const records: Array<{ key: string; inputs: StepRecord }> = [];
     const reports: StepReport[] = [];
     const declaredArgs = new Map<string, string>();
+    // The first step whose key differs from the last build's: what a later step's explanation names as its cause.
+    let earlier: EarlierChange | undefined;
     let parentKey: string | null = null;
     // One client per build: its token cache serves the resolve and the pull (credentials never outlive the build).
     let registry: RegistryClient | undefined;
@@ -172,9 +177,12 @@ export class Builder {
         const ownKey = sha256(canonicalJson({ image: options.image, key }));
         let own = force ? null : await this.cached(ownKey);
         let result: Draft | null = force ? null : (own ?? (await this.cached(key)));
+        const last = previous.get(index);
+        const explain = () => explainChange(record, last, (d) => this.loadTree(d), earlier);
+        if (result && last && last.key !== key) reason = `cached by an earlier build; since the last build: ${await explain()}`;
         if (!result) {
           status = "miss";
-          reason = force ? "forced rebuild" : await explainMiss(record, previous.get(index), (d) => this.loadTree(d));
+          reason = force ? "forced rebuild" : await explain();
           const parent: Draft | null = state;
           const log = (line: string) => emit({ type: "log", index, line });
           const run = (): Promise<Draft> =>
@@ -200,6 +208,7 @@ export class Builder {
         // After a forced step, later steps key on what it produced: they rebuild unless it came out identical.
         parentKey = own ? sha256(canonicalJson({ forcedFrom: key, layers: own.layers.map((l) => l.digest), config: own.config })) : key;
         records.push({ key, inputs: record });
+        if (!earlier && previous.get(index)?.key !== key) earlier = { index, text };
         const report: StepReport = { index, text, key, status, durationMs: Math.round(performance.now() - t0), ...(reason ? { reason } : {}) };
         reports.push(report);
         emit({ type: "step-done", report, total: spec.steps.length });

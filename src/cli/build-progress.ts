@@ -1,5 +1,5 @@
-// Build progress as people read it (one line per step: CACHED/BUILT, time, step, and why a miss missed), shared
-// by `deploy` and `build`.
+// Build progress as people read it (one line per step: CACHED/BUILT, time, step, and why a miss missed; with
+// --explain, why a hit hit), shared by `deploy` and `build`.
 import type { Output } from "./output.js";
 
 interface StepReport {
@@ -24,7 +24,8 @@ export function showBuildEvent(out: Output, raw: unknown, options: { explainHits
   if (ev.type === "step-done" && ev.report) {
     const r = ev.report;
     const status = r.status === "hit" ? "CACHED" : "BUILT ";
-    const why = r.reason ? `\n      miss: ${r.reason}` : options.explainHits && r.status === "hit" ? "\n      hit: step, inputs and earlier steps unchanged" : "";
+    const why =
+      r.status !== "hit" ? (r.reason ? `\n      miss: ${r.reason}` : "") : options.explainHits ? `\n      hit: ${r.reason ?? "step, inputs and earlier steps unchanged"}` : "";
     out.progress(`[${e.image} ${r.index + 1}/${ev.total}] ${status} ${(r.durationMs / 1000).toFixed(2)}s  ${r.text}${why}`);
   } else if (ev.type === "log" && ev.line !== undefined) {
     out.progress(`      │ ${ev.line}`);
