@@ -65,16 +65,26 @@ async function diffTrees(a: Digest, b: Digest, loadTree: (digest: Digest) => Pro
     return "the earlier file list is no longer stored";
   }
   const describe = (e: FileTree["entries"][number]) =>
-    e.type === "file" ? `${e.digest} mode ${e.mode.toString(8)}` : e.type === "symlink" ? `-> ${e.target}` : `dir mode ${e.mode.toString(8)}`;
+    e.type === "file" ? `${e.digest} mode ${e.mode.toString(8)}` : e.type === "symlink" ? `-> ${printable(e.target)}` : `dir mode ${e.mode.toString(8)}`;
   const old = new Map(before.entries.map((e) => [e.path, describe(e)]));
   const now = new Map(after.entries.map((e) => [e.path, describe(e)]));
   const changes: string[] = [];
   for (const [path, d] of now) {
     const o = old.get(path);
-    if (o === undefined) changes.push(`${path} added (${d})`);
-    else if (o !== d) changes.push(`${path} changed (${o} → ${d})`);
+    if (o === undefined) changes.push(`${printable(path)} added (${d})`);
+    else if (o !== d) changes.push(`${printable(path)} changed (${o} → ${d})`);
   }
-  for (const [path, d] of old) if (!now.has(path)) changes.push(`${path} removed (was ${d})`);
+  for (const [path, d] of old) if (!now.has(path)) changes.push(`${printable(path)} removed (was ${d})`);
   const shown = changes.slice(0, 10).join("; ");
   return changes.length > 10 ? `${shown}; and ${changes.length - 10} more` : shown || "file list reordered";
+}
+
+/**
+ * A file name or link target as a terminal line may show it: control characters (a newline, an escape sequence)
+ * written as \xNN inside quotes, and cut to its first 200 characters.
+ */
+function printable(text: string): string {
+  const cut = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  const controls = /[\u0000-\u001f\u007f-\u009f]/g;
+  return controls.test(cut) ? `"${cut.replace(controls, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}"` : cut;
 }
