@@ -17,4 +17,16 @@ describe("ignore rules", () => {
     expect(rules.ignores("docs/keep.md")).toBe(false);
     expect(rules.ignores("src/main.ts")).toBe(false);
   });
+
+  it("matches character classes within one name, and refuses a [ that is never closed, naming the file and line", () => {
+    const classes = IgnoreRules.parse(["*.py[co]", "v[!0-9]*", "x[/]y"].join("\n"), ".dockerignore");
+    expect(classes.ignores("a.pyc")).toBe(true);
+    expect(classes.ignores("a.pyo")).toBe(true);
+    expect(classes.ignores("a.py")).toBe(false);
+    expect(classes.ignores("a.pyx")).toBe(false);
+    expect(classes.ignores("vendor")).toBe(true);
+    expect(classes.ignores("v1")).toBe(false);
+    expect(classes.ignores("x/y")).toBe(false);
+    expect(() => IgnoreRules.parse("ok\n!bad[\n", ".slipwayignore")).toThrow('.slipwayignore line 2: "!bad[" has a [ with no closing ]');
+  });
 });

@@ -1,7 +1,8 @@
 // Ignore files for COPY sources: `.slipwayignore` (or `.dockerignore`) in the app directory, with .dockerignore's
-// pattern rules (globs with *, ?, **, leading ! to re-include, later lines win). Ignored files change nothing.
+// pattern rules (globs with *, ?, **, [a-z], leading ! to re-include, later lines win). Ignored files change nothing.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { InvalidError } from "../core/errors.js";
 
 interface Rule {
   negate: boolean;
@@ -25,14 +26,16 @@ export class IgnoreRules {
 
   static parse(text: string, file?: string): IgnoreRules {
     const rules: Rule[] = [];
-    for (let line of text.split("\n")) {
-      line = line.trim();
+    for (const [index, raw] of text.split("\n").entries()) {
+      let line = raw.trim();
       if (!line || line.startsWith("#")) continue;
       const negate = line.startsWith("!");
       if (negate) line = line.slice(1).trim();
       line = line.replace(/^\/+/, "").replace(/\/+$/, "");
       if (!line) continue;
-      rules.push({ negate, re: globToRegExp(line) });
+      const re = globToRegExp(line);
+      if (!re) throw new InvalidError(`${file ?? "ignore rules"} line ${index + 1}: ${JSON.stringify(raw.trim())} has a [ with no closing ]`, { file, line: index + 1 });
+      rules.push({ negate, re });
     }
     return new IgnoreRules(rules, file);
   }
@@ -54,7 +57,11 @@ function parents(path: string): string[] {
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
-function globToRegExp(glob: string): RegExp {
+/**
+ * A glob as a regular expression over paths: `*` and `?` within one name, `**` across names, `[abc]`, `[a-z]` and
+ * `[!abc]` (or `[^abc]`) for one character of a name. Null when a `[` is never closed.
+ */
+function globToRegExp(glob: string): RegExp | null {
   let re = "";
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
@@ -65,7 +72,15 @@ function globToRegExp(glob: string): RegExp {
         if (glob[i + 1] === "/") i++;
       } else re += "[^/]*";
     } else if (c === "?") re += "[^/]";
-    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+    else if (c === "[") {
+      const close = glob.indexOf("]", i + 2);
+      if (close < 0) return null;
+      let set = glob.slice(i + 1, close);
+      const negated = set.startsWith("!") || set.startsWith("^");
+      if (negated) set = set.slice(1);
+      re += `(?!/)[${negated ? "^" : ""}${set.replace(/[\\^\]]/g, "\\$&")}]`;
+      i = close;
+    } else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
   }
   return new RegExp(`^${re}$`);
 }
