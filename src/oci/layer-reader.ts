@@ -72,13 +72,16 @@ const DEFAULT_MAX_ENTRIES = 2_000_000;
 /** Files up to this size are gathered and written with one call; larger ones stream. */
 const SMALL_FILE = 1 << 20;
 
-/** Splits a tar entry name into checked components; throws on anything that could leave the root. */
-export function safeComponents(name: string, label: string): string[] {
-  if (name.includes("\0")) throw new InvalidError(`${label}: entry name contains a NUL byte`, { entry: name });
-  if (name.startsWith("/")) throw new InvalidError(`${label}: entry ${JSON.stringify(name)} has an absolute path`, { entry: name });
+/**
+ * Splits a tar entry name into checked components; throws on anything that could leave the root. `what` names the
+ * path in messages: the entry, or, for a hardlink's target, `hardlink "x" target`.
+ */
+export function safeComponents(name: string, label: string, what = "entry"): string[] {
+  if (name.includes("\0")) throw new InvalidError(`${label}: ${what} name contains a NUL byte`, { entry: name });
+  if (name.startsWith("/")) throw new InvalidError(`${label}: ${what} ${JSON.stringify(name)} has an absolute path`, { entry: name });
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.some((p) => p === "..")) {
-    throw new InvalidError(`${label}: entry ${JSON.stringify(name)} contains '..'`, { entry: name });
+    throw new InvalidError(`${label}: ${what} ${JSON.stringify(name)} contains '..'`, { entry: name });
   }
   return parts;
 }
@@ -230,7 +233,7 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
           break;
         }
         case "link": {
-          const targetParts = safeComponents(h.linkname ?? "", label);
+          const targetParts = safeComponents(h.linkname ?? "", label, `hardlink ${JSON.stringify(h.name)} target`);
           if (targetParts.length === 0) throw new InvalidError(`${label}: hardlink ${JSON.stringify(h.name)} has an empty target`, { entry: h.name });
           if (targetParts.join("/") === rel) throw new InvalidError(`${label}: hardlink ${JSON.stringify(h.name)} points at itself`, { entry: h.name });
           ensureDirs(targetParts.slice(0, -1), h.name, false);
