@@ -23,10 +23,10 @@ import { Readable } from "node:stream";
 import { gzipSync, createGzip } from "node:zlib";
 import { pack } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InvalidError } from "../core/errors.js";
+import { InvalidError, UnavailableError } from "../core/errors.js";
 import { sha256 } from "./digest.js";
 import { unpackLayer, type UnpackOptions } from "./layer-reader.js";
-import { tarOf, type TarEntry } from "../../test/helpers/oci-images.js";
+import { chunksOf, tarOf, zerosLayer, type TarEntry } from "../../test/helpers/oci-images.js";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn("layer-reader.test.ts: skipped, unpacking needs root (mknod, chown, trusted.* xattrs)");
@@ -233,6 +233,41 @@ describe.skipIf(!isRoot)("unpackLayer refuses hostile layers before touching any
     expect(written?.size ?? 0).toBeLessThanOrEqual(maxBytes);
   });
 
+  it("refuses a gzip or zstd bomb by its compression ratio once past 256 MiB, long before maxBytes", async () => {
+    for (const compression of ["gzip", "zstd"] as const) {
+      const bomb = zerosLayer(compression, 2 * 1024 ** 3);
+      emptyDest();
+      const started = performance.now();
+      const err = await unpackLayer(Readable.from(chunksOf(bomb)), dest, { compression, maxBytes: 1 << 30, label: "test layer" }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const seconds = (performance.now() - started) / 1000;
+      expect(err, compression).toBeInstanceOf(InvalidError);
+      expect((err as Error).message).toMatch(
+        /^test layer: refused as a decompression bomb: 256\.\d MiB unpacked from \d+\.\d MiB compressed so far \(\d+:1\), over the limit of 100:1 for layers past 256\.0 MiB/,
+      );
+      expect((err as InvalidError).details).toMatchObject({ maxRatio: 100 });
+      expect((err as InvalidError).details.ratio as number).toBeGreaterThan(100);
+      expectSentinelUnchanged();
+      expect(lstatSync(join(dest, "zeros")).size).toBeLessThanOrEqual(257 << 20);
+      expect(seconds, `${compression}: refused after ${seconds.toFixed(2)} s`).toBeLessThan(10);
+    }
+  });
+
+  it("unpacks a layer of zeros below the ratio floor, and a larger one under a raised maxRatio", async () => {
+    emptyDest();
+    await unpackLayer(Readable.from(chunksOf(zerosLayer("gzip", 64 << 20))), dest, { compression: "gzip", label: "test layer" });
+    expect(statSync(join(dest, "zeros")).size).toBe(64 << 20);
+    emptyDest();
+    await unpackLayer(Readable.from(chunksOf(zerosLayer("zstd", 64 << 20))), dest, { compression: "zstd", label: "test layer" });
+    expect(statSync(join(dest, "zeros")).size).toBe(64 << 20);
+    emptyDest();
+    await unpackLayer(Readable.from(chunksOf(zerosLayer("gzip", 272 << 20))), dest, { compression: "gzip", maxRatio: 2000, label: "test layer" });
+    expect(statSync(join(dest, "zeros")).size).toBe(272 << 20);
+    expectSentinelUnchanged();
+  });
+
   it("closes a large file's descriptor once when the layer fails mid-file: a descriptor opened next survives", async () => {
     // A refused layer used to close the file twice: once itself, once later from the write stream's destroy, which
     // then closed whatever the process had opened under the same number meanwhile (a pipe of spawnSync, an SQLite file).
@@ -357,5 +392,49 @@ describe.skipIf(!isRoot)("unpackLayer writes what a layer says", () => {
       expect(result.diffId).toBe(sha256(tar));
       expect(readFileSync(join(dir, "hello"), "utf8")).toBe("hello\n");
     }
+  });
+});
+
+describe.skipIf(!isRoot)("unpackLayer keeps a reserve of free space (root: mounts a tmpfs)", () => {
+  // A tmpfs of its own: its free space is exact, and nothing else writes there.
+  let top: string;
+  let dest: string;
+  beforeEach(() => {
+    top = mkdtempSync(join(tmpdir(), "slipway-unpack-space-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=128m", "tmpfs", top]);
+    dest = join(top, "dest");
+    mkdirSync(dest);
+  });
+  afterEach(() => {
+    execFileSync("umount", [top]);
+    rmSync(top, { recursive: true, force: true });
+  });
+
+  async function unpackZeros(size: number, options: Partial<UnpackOptions> = {}): Promise<unknown> {
+    for (const name of readdirSync(dest)) rmSync(join(dest, name), { recursive: true, force: true });
+    return unpackLayer(Readable.from(chunksOf(zerosLayer("gzip", size))), dest, { compression: "gzip", label: "test layer", ...options }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+  }
+
+  it("refuses a layer before it would leave less than the reserve free, and names the free space", async () => {
+    // The default reserve (at least 1 GiB) is more than this filesystem: refused before anything is written.
+    let err = await unpackZeros(16 << 20);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(
+      new RegExp(`^test layer: refused after 0\\.\\d MiB unpacked: the filesystem of ${dest} has 128\\.0 MiB free, and unpacking keeps 1024\\.0 MiB of it free`),
+    );
+    expect(statSync(join(dest, "zeros"), { throwIfNoEntry: false })?.size ?? 0).toBe(0);
+    // 128 MiB free covers a 16 MiB reserve and the next 64 MiB at the start, but no longer once 64 MiB are written.
+    err = await unpackZeros(112 << 20, { reserveBytes: 16 << 20 });
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/^test layer: refused after 64\.\d MiB unpacked: .* has 6\d\.\d MiB free, and unpacking keeps 16\.0 MiB of it free/);
+    expect(statSync(join(dest, "zeros")).size).toBeLessThanOrEqual(65 << 20);
+  });
+
+  it("unpacks a layer that leaves the reserve free", async () => {
+    expect(await unpackZeros(48 << 20, { reserveBytes: 16 << 20 })).toBeNull();
+    expect(statSync(join(dest, "zeros")).size).toBe(48 << 20);
   });
 });

@@ -1,6 +1,7 @@
 // Unpacks OCI layers into a snapshot directory: the attack surface of every image Slipway pulls. Each entry's path
 // is checked before anything touches the disk: no `..`, no absolute paths, no writes through symlinks, hardlinks
-// only to files of the same layer, no device nodes, bounded total size. Whiteouts become overlayfs whiteouts.
+// only to files of the same layer, no device nodes; decompression bombs are stopped by a bounded compression ratio,
+// a free-space reserve and a total size. Whiteouts become overlayfs whiteouts.
 import { execFile } from "node:child_process";
 import {
   closeSync,
@@ -15,6 +16,7 @@ import {
   mkdirSync,
   openSync,
   rmSync,
+  statfsSync,
   symlinkSync,
   write,
   writeSync,
@@ -24,7 +26,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { extract as tarExtract } from "tar-stream";
-import { InvalidError } from "../core/errors.js";
+import { InvalidError, UnavailableError } from "../core/errors.js";
 import { decompressor } from "./compression.js";
 import { DigestCounter, type Digest } from "./digest.js";
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer-writer.js";
@@ -49,6 +51,16 @@ export interface UnpackOptions {
   compression: Compression;
   /** Refuse the layer once its uncompressed size passes this many bytes (decompression bombs). */
   maxBytes?: number;
+  /**
+   * Refuse the layer once, past the first 256 MiB, its uncompressed bytes exceed this many times the compressed bytes
+   * read so far (decompression bombs; default 100).
+   */
+  maxRatio?: number;
+  /**
+   * Refuse the layer before it would leave less than this many bytes free on `dest`'s filesystem (default: the larger
+   * of 1 GiB and 5% of that filesystem).
+   */
+  reserveBytes?: number;
   /** Refuse the layer once it has more entries than this. */
   maxEntries?: number;
   /** Expected compressed digest and diffID; a mismatch fails the unpack. */
@@ -66,11 +78,41 @@ export interface UnpackResult {
   entries: number;
 }
 
-const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+const DEFAULT_MAX_BYTES = 64 * GiB;
+// Real layers compress 2–10× (measured: libraries 3×, docs 2×, dpkg's database 6×, JSON 10×, zstd of `seq` 27×);
+// only one pattern repeated for hundreds of MiB goes past 100× (zeros: gzip -1 229×, gzip -9 1030×, zstd -3
+// 31 900×), and that is what a bomb is made of. Below the floor any ratio passes: a layer may always unpack this much.
+const DEFAULT_MAX_RATIO = 100;
+const RATIO_FLOOR = 256 * MiB;
+/** Free space is read every this many uncompressed bytes, and must cover the reserve plus this much more. */
+const SPACE_CHECK_BYTES = 64 * MiB;
 const WHITEOUT_META_PREFIX = `${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`;
 const DEFAULT_MAX_ENTRIES = 2_000_000;
 /** Files up to this size are gathered and written with one call; larger ones stream. */
 const SMALL_FILE = 1 << 20;
+
+function mib(bytes: number): string {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/**
+ * Refuses to go on unless `dest`'s filesystem can take the next SPACE_CHECK_BYTES and still keep the reserve free:
+ * what a layer fills is never the space the blob store, the database and the running containers need. The interval
+ * is counted in tar bytes, which small files can outgrow on disk (a 4 KiB block each); the reserve absorbs that.
+ */
+function checkFreeSpace(dest: string, unpacked: number, label: string, reserveBytes: number | undefined): void {
+  const fs = statfsSync(dest);
+  const free = fs.bavail * fs.bsize;
+  const reserve = reserveBytes ?? Math.max(GiB, 0.05 * fs.blocks * fs.bsize);
+  if (free >= reserve + SPACE_CHECK_BYTES) return;
+  throw new UnavailableError(
+    `${label}: refused after ${mib(unpacked)} unpacked: the filesystem of ${dest} has ${mib(free)} free, and unpacking ` +
+      `keeps ${mib(reserve)} of it free; free space there and try again`,
+    { unpackedBytes: unpacked, freeBytes: free, reserveBytes: reserve },
+  );
+}
 
 /**
  * Splits a tar entry name into checked components; throws on anything that could leave the root. `what` names the
@@ -95,6 +137,7 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
   const label = options.label ?? "layer";
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxRatio = options.maxRatio ?? DEFAULT_MAX_RATIO;
   const compressed = new DigestCounter();
   const uncompressed = new DigestCounter();
   const extract = tarExtract();
@@ -272,6 +315,7 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
     }
   })();
 
+  let nextSpaceCheck = 0;
   const feeding = pipeline(
     source,
     async function* (src: AsyncIterable<Buffer>) {
@@ -284,8 +328,21 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
     async function* (src: AsyncIterable<Buffer>) {
       for await (const chunk of src) {
         uncompressed.update(chunk);
-        if (uncompressed.size > maxBytes) {
+        const size = uncompressed.size;
+        if (size > maxBytes) {
           throw new InvalidError(`${label}: uncompressed size passes the limit of ${maxBytes} bytes`, { maxBytes });
+        }
+        if (size > RATIO_FLOOR && size > maxRatio * compressed.size) {
+          const ratio = Math.round(size / compressed.size);
+          throw new InvalidError(
+            `${label}: refused as a decompression bomb: ${mib(size)} unpacked from ${mib(compressed.size)} compressed so far ` +
+              `(${ratio}:1), over the limit of ${maxRatio}:1 for layers past ${mib(RATIO_FLOOR)}`,
+            { compressedBytes: compressed.size, uncompressedBytes: size, ratio, maxRatio },
+          );
+        }
+        if (size >= nextSpaceCheck) {
+          checkFreeSpace(dest, size, label, options.reserveBytes);
+          nextSpaceCheck = size + SPACE_CHECK_BYTES;
         }
         yield chunk;
       }

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { pack, type Header } from "tar-stream";
 import { sha256, type Digest } from "../../src/oci/digest.js";
+import { BLOCK, encodeTarHeader } from "../../src/oci/tar-header.js";
 import type { Descriptor, Platform } from "../../src/oci/manifest.js";
 import { layerMediaType, MediaType, type Compression } from "../../src/oci/media-types.js";
 
@@ -36,6 +37,25 @@ export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
   p.finalize();
   await ended;
   return Buffer.concat(chunks);
+}
+
+/**
+ * A compressed tar of one file `zeros` of `size` zero bytes (a multiple of 16 MiB), shaped as the bombs users meet:
+ * one member of 16 MiB of zeros repeated (gzip and zstd both read concatenated members as one stream): 1030:1 with
+ * gzip -9, 31 000:1 with zstd -3; 2 GiB of zeros is 2 MiB of gzip.
+ */
+export function zerosLayer(compression: "gzip" | "zstd", size: number): Buffer {
+  const compress = (bytes: Buffer) => (compression === "gzip" ? gzipSync(bytes, { level: 9 }) : execFileSync("zstd", ["-q", "-c", "-3"], { input: bytes }));
+  const member = 16 << 20;
+  if (size % member !== 0) throw new Error(`zerosLayer: ${size} is not a multiple of 16 MiB`);
+  const header = encodeTarHeader({ name: "zeros", type: "file", mode: 0o644, uid: 0, gid: 0, size });
+  const zeros = compress(Buffer.alloc(member));
+  return Buffer.concat([compress(header), ...Array<Buffer>(size / member).fill(zeros), compress(Buffer.alloc(2 * BLOCK))]);
+}
+
+/** `bytes` in 64 KiB chunks, as a blob store's read stream gives them: the compressed bytes read so far grow with each. */
+export function chunksOf(bytes: Buffer): Buffer[] {
+  return Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
 }
 
 export interface Blob {
