@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { FailedError, InternalError, InvalidError, isSlipwayError, UnavailableError } from "../core/errors.js";
 import type { BaseSource } from "../core/schemas.js";
 import { emptyImageConfig, type ImageConfig } from "../oci/manifest.js";
-import { unpackLayer } from "../oci/layer-reader.js";
+import { unpackLayer, type UnpackLimits } from "../oci/layer-reader.js";
 import type { BlobRead } from "../store/blob-store.js";
 
 const execFileP = promisify(execFile);
@@ -24,11 +24,15 @@ const DEBIAN_PRUNE = [
 ];
 const DEBIAN_EMPTY = ["dev", "proc", "sys", "var/cache/apt/archives", "var/lib/apt/lists", "run", "tmp"];
 
-/** Fills `dir` with the base's root filesystem and returns its starting config. Scratch leaves it empty. */
+/**
+ * Fills `dir` with the base's root filesystem and returns its starting config. Scratch leaves it empty. A tarball is
+ * unpacked under `limits` (those of the snapshots, whose filesystem `dir` is on).
+ */
 export async function materializeBase(
   source: BaseSource,
   dir: string,
   blobs: BlobRead,
+  limits: UnpackLimits,
   log: (line: string) => void,
 ): Promise<ImageConfig> {
   const config = emptyImageConfig();
@@ -46,6 +50,7 @@ export async function materializeBase(
       for await (const chunk of await blobs.read(source.digest, { start: 0, end: 1 })) head = Buffer.concat([head, chunk as Buffer]);
       const isGzip = head.equals(Buffer.from([0x1f, 0x8b]));
       await unpackLayer(await blobs.read(source.digest), dir, {
+        ...limits,
         compression: isGzip ? "gzip" : "none",
         label: `base tarball ${source.name}`,
       }).catch((err: unknown) => {

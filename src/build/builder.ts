@@ -276,7 +276,7 @@ export class Builder {
     if (step.op === "base") {
       const dir = await this.deps.snapshots.tempDir();
       try {
-        const config = await materializeBase(step.source, dir, this.deps.blobs, log);
+        const config = await materializeBase(step.source, dir, this.deps.blobs, this.deps.snapshots.limits, log);
         config.history.push({ created_by: describeStep(step) });
         const isEmpty = step.source.kind === "scratch";
         if (isEmpty) {

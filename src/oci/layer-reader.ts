@@ -78,6 +78,9 @@ export interface UnpackResult {
   entries: number;
 }
 
+/** The limits a server sets for every layer it unpacks; the rest of UnpackOptions is per layer. */
+export type UnpackLimits = Pick<UnpackOptions, "maxRatio">;
+
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 const DEFAULT_MAX_BYTES = 64 * GiB;
@@ -336,7 +339,8 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
           const ratio = Math.round(size / compressed.size);
           throw new InvalidError(
             `${label}: refused as a decompression bomb: ${mib(size)} unpacked from ${mib(compressed.size)} compressed so far ` +
-              `(${ratio}:1), over the limit of ${maxRatio}:1 for layers past ${mib(RATIO_FLOOR)}`,
+              `(${ratio}:1), over the limit of ${maxRatio}:1 for layers past ${mib(RATIO_FLOOR)}; if the layer is genuine, ` +
+              `start the server with a higher --max-layer-ratio`,
             { compressedBytes: compressed.size, uncompressedBytes: size, ratio, maxRatio },
           );
         }

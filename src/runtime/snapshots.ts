@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { newId } from "../core/ids.js";
 import { parseDigest, type Digest } from "../oci/digest.js";
-import { unpackLayer } from "../oci/layer-reader.js";
+import { unpackLayer, type UnpackLimits } from "../oci/layer-reader.js";
 import { hostCommand, type HostCommandError } from "./host-commands.js";
 import { layerCompression } from "../oci/media-types.js";
 import type { Descriptor } from "../oci/manifest.js";
@@ -26,14 +26,16 @@ export class SnapshotStore {
   constructor(
     readonly root: string,
     private readonly blobs: BlobRead,
+    /** Applied to every layer unpacked onto this store's filesystem: its snapshots, and base tarballs in its temp dirs. */
+    readonly limits: UnpackLimits = {},
   ) {}
 
-  static async open(root: string, blobs: BlobRead): Promise<SnapshotStore> {
+  static async open(root: string, blobs: BlobRead, limits: UnpackLimits = {}): Promise<SnapshotStore> {
     await mkdir(join(root, ".empty"), { recursive: true });
     for (const name of await readdir(root)) {
       if (name.startsWith(".tmp-")) await rm(join(root, name), { recursive: true, force: true });
     }
-    return new SnapshotStore(root, blobs);
+    return new SnapshotStore(root, blobs, limits);
   }
 
   pathOf(diffId: Digest): string {
@@ -81,6 +83,7 @@ export class SnapshotStore {
         const tmp = await this.tempDir();
         try {
           await unpackLayer(await this.blobs.read(layer.digest), tmp, {
+            ...this.limits,
             compression: layerCompression(layer.mediaType),
             expectDigest: layer.digest,
             expectDiffId: layer.diffId,

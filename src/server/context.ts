@@ -54,6 +54,8 @@ export interface ContextOptions {
   faults?: FaultPlan;
   /** Registry pulls without credentials (off by default). */
   anonymousPull?: boolean;
+  /** How far past 256 MiB a layer may decompress, in uncompressed per compressed bytes (layer-reader.ts; default 100). */
+  maxLayerRatio?: number;
 }
 
 export interface Slipway {
@@ -94,7 +96,7 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
   const meta = MetadataStore.open(join(dataDir, "slipway.db"));
   const blobs = await FsBlobStore.open(dataDir);
   const repos = new RepositoryIndex(meta);
-  const snapshots = await SnapshotStore.open(join(dataDir, "snapshots"), blobs);
+  const snapshots = await SnapshotStore.open(join(dataDir, "snapshots"), blobs, { maxRatio: options.maxLayerRatio });
   const containersRoot = join(dataDir, "containers");
   const executor = new RuncExecutor(join(dataDir, "runc"), join(dataDir, "bundles"));
   await executor.sweep();

@@ -18,6 +18,8 @@ export interface ServerOptions {
   faults?: FaultPlan;
   /** Registry pulls without credentials (off by default). */
   anonymousPull?: boolean;
+  /** The compression ratio past which an unpacked layer is refused as a decompression bomb (default 100). */
+  maxLayerRatio?: number;
 }
 
 export interface RunningServer {
@@ -34,6 +36,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     drainTimeoutMs: options.drainTimeoutMs,
     faults: options.faults,
     anonymousPull: options.anonymousPull,
+    maxLayerRatio: options.maxLayerRatio,
   });
   const app = buildApp(slipway, { logger: options.logger });
   try {
