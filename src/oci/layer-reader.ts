@@ -336,7 +336,7 @@ export async function unpackLayer(source: Readable, dest: string, options: Unpac
           throw new InvalidError(`${label}: uncompressed size passes the limit of ${maxBytes} bytes`, { maxBytes });
         }
         if (size > RATIO_FLOOR && size > maxRatio * compressed.size) {
-          const ratio = Math.round(size / compressed.size);
+          const ratio = Number((size / compressed.size).toPrecision(4));
           throw new InvalidError(
             `${label}: refused as a decompression bomb: ${mib(size)} unpacked from ${mib(compressed.size)} compressed so far ` +
               `(${ratio}:1), over the limit of ${maxRatio}:1 for layers past ${mib(RATIO_FLOOR)}; if the layer is genuine, ` +
