@@ -8,6 +8,7 @@ import { buildAppFile } from "../src/sdk/deploy.js";
 import { Client } from "../src/sdk/client.js";
 import { startServer, type RunningServer } from "../src/server/main.js";
 import { busyboxTarball } from "./helpers/busybox.js";
+import { zerosLayer } from "./helpers/oci-images.js";
 import { removeDataDir, runCli } from "./helpers/cli.js";
 import { sha256 } from "../src/oci/digest.js";
 import { CacheIndex } from "../src/store/cache-index.js";
@@ -404,6 +405,23 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     await writeFile(join(dir, "garbage.tar"), Buffer.alloc(4096, 7));
     await writeFile(join(dir, "tarball-app.ts"), `import { App, Image } from "slipway";\nexport const app = new App("cache");\napp.function("f", { image: Image.fromTarball("./garbage.tar"), handler: "./handler.ts" });\n`);
     await expect(buildAppFile(client, join(dir, "tarball-app.ts"))).rejects.toThrow(/base tarball \.\/garbage\.tar is not a tar archive \(plain or gzip\)/);
+  });
+
+  it("refuses a base tarball that is a decompression bomb, leaving no snapshot or temp dir behind", async () => {
+    // 2 GiB of zeros in 2 MiB of gzip members: refused once 256 MiB are unpacked, by the ratio (1030:1 > 100:1).
+    await writeFile(join(dir, "bomb.tar.gz"), zerosLayer("gzip", 2 * 1024 ** 3));
+    await writeFile(join(dir, "bomb-app.ts"), `import { App, Image } from "slipway";\nexport const app = new App("cache");\napp.function("f", { image: Image.fromTarball("./bomb.tar.gz"), handler: "./handler.ts" });\n`);
+    const snapshots = server.slipway.snapshots.root;
+    const before = (await readdir(snapshots)).sort();
+    const started = performance.now();
+    await expect(buildAppFile(client, join(dir, "bomb-app.ts"))).rejects.toMatchObject({
+      code: "invalid",
+      message: expect.stringMatching(
+        /^base tarball \.\/bomb\.tar\.gz: refused as a decompression bomb: 256\.\d MiB unpacked from \d\.\d MiB compressed so far \([\d.]+:1\), over the limit of 100:1 for layers past 256\.0 MiB; if the layer is genuine, start the server with a higher --max-layer-ratio$/,
+      ),
+    });
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect((await readdir(snapshots)).sort()).toEqual(before);
   });
 
   it("refuses a hostile COPY tree that writes through its own symlink, touching nothing outside", async () => {

@@ -42,7 +42,7 @@ export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
 /**
  * A compressed tar of one file `zeros` of `size` zero bytes (a multiple of 16 MiB), shaped as the bombs users meet:
  * one member of 16 MiB of zeros repeated (gzip and zstd both read concatenated members as one stream): 1030:1 with
- * gzip -9, 31 000:1 with zstd -3; 2 GiB of zeros is 2 MiB of gzip.
+ * gzip -9, 31 900:1 with zstd -3; 2 GiB of zeros is 2 MiB of gzip.
  */
 export function zerosLayer(compression: "gzip" | "zstd", size: number): Buffer {
   const compress = (bytes: Buffer) => (compression === "gzip" ? gzipSync(bytes, { level: 9 }) : execFileSync("zstd", ["-q", "-c", "-3"], { input: bytes }));
