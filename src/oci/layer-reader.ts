@@ -57,8 +57,8 @@ export interface UnpackOptions {
    */
   maxRatio?: number;
   /**
-   * Refuse the layer before it would leave less than this many bytes free on `dest`'s filesystem (default: the larger
-   * of 1 GiB and 5% of that filesystem).
+   * Refuse the layer before it would leave less than this many bytes free on `dest`'s filesystem (default 1 GiB: room
+   * for the database, blob writes and containers; a share of a large disk would refuse layers on one with plenty free).
    */
   reserveBytes?: number;
   /** Refuse the layer once it has more entries than this. */
@@ -108,7 +108,7 @@ function mib(bytes: number): string {
 function checkFreeSpace(dest: string, unpacked: number, label: string, reserveBytes: number | undefined): void {
   const fs = statfsSync(dest);
   const free = fs.bavail * fs.bsize;
-  const reserve = reserveBytes ?? Math.max(GiB, 0.05 * fs.blocks * fs.bsize);
+  const reserve = reserveBytes ?? GiB;
   if (free >= reserve + SPACE_CHECK_BYTES) return;
   throw new UnavailableError(
     `${label}: refused after ${mib(unpacked)} unpacked: the filesystem of ${dest} has ${mib(free)} free, and unpacking ` +
