@@ -208,7 +208,7 @@ export class Builder {
         // After a forced step, later steps key on what it produced: they rebuild unless it came out identical.
         parentKey = own ? sha256(canonicalJson({ forcedFrom: key, layers: own.layers.map((l) => l.digest), config: own.config })) : key;
         records.push({ key, inputs: record });
-        if (!earlier && previous.get(index)?.key !== key) earlier = { index, text };
+        if (!earlier && last?.key !== key) earlier = { index, text };
         const report: StepReport = { index, text, key, status, durationMs: Math.round(performance.now() - t0), ...(reason ? { reason } : {}) };
         reports.push(report);
         emit({ type: "step-done", report, total: spec.steps.length });
