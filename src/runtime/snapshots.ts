@@ -4,8 +4,14 @@
 //   <data>/snapshots/<hex>/        one layer's files, whiteouts in overlayfs form
 //   <data>/snapshots/.tmp-<id>/    an unpack in progress (renamed into place when verified, swept at start)
 //   <data>/snapshots/.empty/       the lower of an image with no layers
+//   <data>/snapshots/.boot         "<boot id> open|clean": the boot that last opened the store, and whether it closed it
+//
+// Snapshots are caches of their blobs and are never synced one by one (README: layers). A killed server loses
+// nothing of them (the page cache outlives it), but a machine that went down without closing the store may have lost
+// writes the kernel had not made yet: the next open on a new boot drops every snapshot, to be unpacked again from its
+// blob when needed. A clean close syncs the filesystem first.
 import { readdirSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { newId } from "../core/ids.js";
 import { parseDigest, type Digest } from "../oci/digest.js";
@@ -28,14 +34,27 @@ export class SnapshotStore {
     private readonly blobs: BlobRead,
     /** Applied to every layer unpacked onto this store's filesystem: its snapshots, and base tarballs in its temp dirs. */
     readonly limits: UnpackLimits = {},
+    /** The boot that opened the store. */
+    private readonly boot = "",
   ) {}
 
-  static async open(root: string, blobs: BlobRead, limits: UnpackLimits = {}): Promise<SnapshotStore> {
+  static async open(root: string, blobs: BlobRead, limits: UnpackLimits = {}, options: { bootIdPath?: string } = {}): Promise<SnapshotStore> {
     await mkdir(join(root, ".empty"), { recursive: true });
+    const boot = (await readFile(options.bootIdPath ?? "/proc/sys/kernel/random/boot_id", "utf8")).trim();
+    const [lastBoot, state] = (await readFile(join(root, ".boot"), "utf8").catch(() => "")).trim().split(" ");
+    const lostWrites = lastBoot !== undefined && lastBoot !== "" && lastBoot !== boot && state !== "clean";
     for (const name of await readdir(root)) {
-      if (name.startsWith(".tmp-")) await rm(join(root, name), { recursive: true, force: true });
+      if (name.startsWith(".tmp-") || (lostWrites && /^[0-9a-f]{64}$/.test(name))) await rm(join(root, name), { recursive: true, force: true });
     }
-    return new SnapshotStore(root, blobs, limits);
+    await writeFile(join(root, ".boot"), `${boot} open\n`);
+    return new SnapshotStore(root, blobs, limits, boot);
+  }
+
+  /** Syncs the snapshots' filesystem and records that this boot closed the store: the next boot may keep them. */
+  async close(): Promise<void> {
+    await hostCommand("sync", ["-f", this.root]);
+    await writeFile(join(this.root, ".boot"), `${this.boot} clean\n`);
+    await hostCommand("sync", ["-f", this.root]);
   }
 
   pathOf(diffId: Digest): string {

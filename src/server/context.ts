@@ -190,6 +190,7 @@ export async function openSlipway(options: ContextOptions): Promise<Slipway> {
       await uploads.close();
       await dispatcher.stop();
       await worker.close();
+      await snapshots.close();
       meta.close();
       await unlock();
     },
