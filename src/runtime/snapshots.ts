@@ -40,7 +40,8 @@ export class SnapshotStore {
 
   static async open(root: string, blobs: BlobRead, limits: UnpackLimits = {}, options: { bootIdPath?: string } = {}): Promise<SnapshotStore> {
     await mkdir(join(root, ".empty"), { recursive: true });
-    const boot = (await readFile(options.bootIdPath ?? "/proc/sys/kernel/random/boot_id", "utf8")).trim();
+    // Without a boot id (no /proc), every open counts as the same boot: snapshots are kept, as before.
+    const boot = (await readFile(options.bootIdPath ?? "/proc/sys/kernel/random/boot_id", "utf8").catch(() => "unknown")).trim();
     const [lastBoot, state] = (await readFile(join(root, ".boot"), "utf8").catch(() => "")).trim().split(" ");
     const lostWrites = lastBoot !== undefined && lastBoot !== "" && lastBoot !== boot && state !== "clean";
     for (const name of await readdir(root)) {
