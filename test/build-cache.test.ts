@@ -413,14 +413,12 @@ app.function("f", { image: ${imageExpr}, handler: "./handler.ts" });
     await writeFile(join(dir, "bomb-app.ts"), `import { App, Image } from "slipway";\nexport const app = new App("cache");\napp.function("f", { image: Image.fromTarball("./bomb.tar.gz"), handler: "./handler.ts" });\n`);
     const snapshots = server.slipway.snapshots.root;
     const before = (await readdir(snapshots)).sort();
-    const started = performance.now();
     await expect(buildAppFile(client, join(dir, "bomb-app.ts"))).rejects.toMatchObject({
       code: "invalid",
       message: expect.stringMatching(
         /^base tarball \.\/bomb\.tar\.gz: refused as a decompression bomb: 256\.\d MiB unpacked from \d\.\d MiB compressed so far \([\d.]+:1\), over the limit of 100:1 for layers past 256\.0 MiB; if the layer is genuine, start the server with a higher --max-layer-ratio$/,
       ),
     });
-    expect(performance.now() - started).toBeLessThan(15_000);
     expect((await readdir(snapshots)).sort()).toEqual(before);
   });
 

@@ -237,12 +237,10 @@ describe.skipIf(!isRoot)("unpackLayer refuses hostile layers before touching any
     for (const compression of ["gzip", "zstd"] as const) {
       const bomb = zerosLayer(compression, 2 * 1024 ** 3);
       emptyDest();
-      const started = performance.now();
       const err = await unpackLayer(Readable.from(chunksOf(bomb)), dest, { compression, maxBytes: 1 << 30, label: "test layer" }).then(
         () => null,
         (e: unknown) => e,
       );
-      const seconds = (performance.now() - started) / 1000;
       expect(err, compression).toBeInstanceOf(InvalidError);
       expect((err as Error).message).toMatch(
         /^test layer: refused as a decompression bomb: 256\.\d MiB unpacked from \d+\.\d MiB compressed so far \([\d.]+:1\), over the limit of 100:1 for layers past 256\.0 MiB/,
@@ -250,8 +248,8 @@ describe.skipIf(!isRoot)("unpackLayer refuses hostile layers before touching any
       expect((err as InvalidError).details).toMatchObject({ maxRatio: 100 });
       expect((err as InvalidError).details.ratio as number).toBeGreaterThan(100);
       expectSentinelUnchanged();
+      // Stopped where the ratio was first checked past the floor, not after the 2 GiB.
       expect(lstatSync(join(dest, "zeros")).size).toBeLessThanOrEqual(257 << 20);
-      expect(seconds, `${compression}: refused after ${seconds.toFixed(2)} s`).toBeLessThan(10);
     }
   });
 
@@ -419,7 +417,7 @@ describe.skipIf(!isRoot)("unpackLayer keeps a reserve of free space (root: mount
   }
 
   it("refuses a layer before it would leave less than the reserve free, and names the free space", async () => {
-    // The default reserve (at least 1 GiB) is more than this filesystem: refused before anything is written.
+    // The default reserve (1 GiB) is more than this filesystem: refused before anything is written.
     let err = await unpackZeros(16 << 20);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toMatch(
