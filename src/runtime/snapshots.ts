@@ -43,7 +43,8 @@ export class SnapshotStore {
     // Without a boot id (no /proc), every open counts as the same boot: snapshots are kept, as before.
     const boot = (await readFile(options.bootIdPath ?? "/proc/sys/kernel/random/boot_id", "utf8").catch(() => "unknown")).trim();
     const [lastBoot, state] = (await readFile(join(root, ".boot"), "utf8").catch(() => "")).trim().split(" ");
-    const lostWrites = lastBoot !== undefined && lastBoot !== "" && lastBoot !== boot && state !== "clean";
+    // No record (a store from before this one, or a fresh one): nothing is known to be lost.
+    const lostWrites = Boolean(lastBoot) && lastBoot !== boot && state !== "clean";
     for (const name of await readdir(root)) {
       if (name.startsWith(".tmp-") || (lostWrites && /^[0-9a-f]{64}$/.test(name))) await rm(join(root, name), { recursive: true, force: true });
     }
