@@ -16,8 +16,8 @@ const slipway = (args: string[], env: Record<string, string> = {}, cmd = CLI) =>
 const temp = tempDirs();
 
 /**
- * A copy of the launcher in a fresh directory, beside the real main.js (and Bun's settings for it), naming these paths (absolute, or "" for none)
- * as Bun and the compiled client.
+ * A copy of the launcher in a fresh directory, beside the real main.js (and Bun's settings for it), naming these
+ * paths (absolute, or "" for none) as Bun and the compiled client.
  */
 async function launcherCopy(paths: { bun: string; client: string }): Promise<string> {
   const dir = await temp("slipway-launcher-");

@@ -53,7 +53,7 @@ export function zerosLayer(compression: "gzip" | "zstd", size: number): Buffer {
   return Buffer.concat([compress(header), ...Array<Buffer>(size / member).fill(zeros), compress(Buffer.alloc(2 * BLOCK))]);
 }
 
-/** `bytes` in 64 KiB chunks, as a blob store's read stream gives them: the compressed bytes read so far grow with each. */
+/** `bytes` in 64 KiB chunks, as a read stream gives them: the compressed bytes read so far grow with each. */
 export function chunksOf(bytes: Buffer): Buffer[] {
   return Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
 }
